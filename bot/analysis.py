@@ -1,0 +1,95 @@
+"""The one analyzer: corpus text and questions become terms the same way.
+
+Anything that compares a question with the corpus (retrieval, spoiler terms,
+synonyms, highlighting) goes through here, so "Oshiyama." in a paragraph and
+"oshiyama" in a question always meet.
+"""
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import snowballstemmer
+
+# A word is a run of letters/digits, optionally joined by apostrophes ("didn't").
+_WORD = re.compile(r"\w+(?:'\w+)*")
+# Han, Hiragana and Katakana have no spaces between words: index them as
+# overlapping character bigrams, as Lucene's CJK analyzer does.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]+")
+
+# A short English stop list (Lucene's, plus question words, contractions with and
+# without their apostrophe, and the light verbs of chat): members ask "whats it
+# like", "who", "how", and those words say nothing about a passage. A word is
+# dropped when it or its stem is listed.
+STOPWORDS = frozenset(
+    """
+    a an and are as at be been but by did do does doing for from had has have he her him his
+    how i if in into is it its it's me my of on or our she so such than that the their them
+    then there these they this those to too was we were what when where which who whom why
+    will with would you your can could should about any some just also very really
+    i'm i've i'd you're don't didn't doesn't isn't wasn't aren't weren't won't can't
+    im ive id youre dont didnt doesnt isnt wasnt arent werent cant
+    whats whos hows wheres whens whys thats theres
+    say said says tell told know think get got give gave go goes going went come comes like
+    happen happens happened mean means thing things much many tho lol pls please
+    myself yourself himself herself itself ourselves themselves up down out off over again
+    more most other others only same own each both all no not nor here once
+    """.split()
+)
+
+_stemmer = snowballstemmer.stemmer("english")
+
+
+def normalize(text: str) -> str:
+    """Fold width, case and apostrophes; drop invisible format characters (zero-width etc.)."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return text.casefold().replace("\u2019", "'").replace("\u2018", "'")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Snowball (Porter2) stem; cached because corpus vocabularies are Zipf-shaped."""
+    if _CJK.search(word):
+        return word
+    return _stemmer.stemWord(word)
+
+
+def _surface_words(text: str) -> list[str]:
+    out: list[str] = []
+    for match in _WORD.finditer(normalize(text)):
+        word = match.group()
+        if not _CJK.search(word):
+            out.append(word)
+            continue
+        for piece in re.split(f"({_CJK.pattern})", word):
+            if not piece:
+                continue
+            if _CJK.fullmatch(piece):
+                out.extend([piece] if len(piece) == 1 else _bigrams(piece))
+            else:
+                out.append(piece)
+    return out
+
+
+def _bigrams(run: str) -> list[str]:
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def words(text: str) -> list[str]:
+    """Every word stemmed, stopwords kept: for matching phrases such as "what if"."""
+    return [stem(w) for w in _surface_words(text)]
+
+
+def terms(text: str) -> list[str]:
+    """Index and query terms: stemmed words without stopwords."""
+    stems = ((w, stem(w)) for w in _surface_words(text) if w not in STOPWORDS)
+    return [s for w, s in stems if s not in STOPWORDS]
+
+
+def contains_phrase(haystack: list[str], phrase: list[str]) -> bool:
+    """Whether the stemmed word sequence `phrase` occurs contiguously in `haystack`."""
+    n = len(phrase)
+    if n == 0:
+        return False
+    return any(haystack[i : i + n] == phrase for i in range(len(haystack) - n + 1))

@@ -1,0 +1,59 @@
+"""Settings, read once from the environment (and `.env`) and validated."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = PROJECT_ROOT / "corpus"
+DEFAULT_DB = PROJECT_ROOT / "lookback.sqlite3"
+
+TOKEN_HELP = """\
+No Discord bot token found. To run the bot:
+  1. Open https://discord.com/developers/applications, create an application,
+     and under "Bot" press "Reset Token" to get its token.
+  2. Copy .env.example to .env and put the token after DISCORD_TOKEN=
+     (and your test server's id after DISCORD_GUILD_ID= to see commands at once).
+  3. Run `python -m bot` again.
+To ask questions without Discord, use: python -m bot ask "Who directed Look Back?\""""
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str
+    guild_id: int | None
+    corpus_dir: Path
+    db_path: Path
+
+
+def corpus_dir(override: str | None = None, env: Mapping[str, str] = os.environ) -> Path:
+    """--corpus beats CORPUS_DIR beats the shipped corpus."""
+    return Path(override or env.get("CORPUS_DIR") or DEFAULT_CORPUS)
+
+
+def load_settings(env_file: Path | None = None) -> Settings:
+    """The bot's settings; `.env` fills in only what the environment does not set."""
+    load_dotenv(env_file or Path.cwd() / ".env", override=False)
+    env = os.environ
+    token = env.get("DISCORD_TOKEN", "").strip()
+    if not token:
+        raise ConfigError(TOKEN_HELP)
+    guild = env.get("DISCORD_GUILD_ID", "").strip()
+    if guild and not guild.isdigit():
+        raise ConfigError(
+            f"DISCORD_GUILD_ID must be a server id (digits only), not {guild!r}; "
+            "enable Developer Mode in Discord and use 'Copy Server ID'."
+        )
+    return Settings(
+        token=token,
+        guild_id=int(guild) if guild else None,
+        corpus_dir=corpus_dir(env=env),
+        db_path=Path(env.get("DATABASE_PATH") or DEFAULT_DB),
+    )

@@ -1,0 +1,223 @@
+"""Answer -> the exact Discord message payload, always within Discord's limits.
+
+Corpus text is escaped first (so a `|` in a passage cannot close a spoiler tag),
+then truncated on whole escape sequences, then wrapped in `||` tags: no cut can
+leave a tag open. Spoiler text only ever goes into field values, where Discord
+renders spoiler tags; titles, names and footers never carry it.
+
+This module imports only `discord.utils` for its markdown escaping, which needs
+no connection; the CLI and the bot share everything here.
+"""
+
+import re
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+from discord.utils import escape_markdown
+
+from bot.answer import PAGE_SIZE, Answer, Passage
+
+CONTENT_MAX = 2000
+TITLE_MAX = 256
+DESCRIPTION_MAX = 4096
+FIELD_NAME_MAX = 256
+FIELD_VALUE_MAX = 1024
+FIELDS_MAX = 25
+FOOTER_MAX = 2048
+EMBED_TOTAL_MAX = 6000
+
+SPOILER = "||"
+ELLIPSIS = "…"
+_ATOM = re.compile(r"\\.|.", re.DOTALL)  # one escaped pair or one character
+_EMPHASIS = frozenset("|*_~`")
+_SAFE_URL = re.compile(r"https?://[^\s()<>|\\*_`~\[\]]+")
+# Room kept in each embed for the description and footer this module writes.
+_DESCRIPTION_BUDGET = 1000
+_FOOTER_BUDGET = 200
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Embed:
+    title: str
+    description: str
+    fields: tuple[Field, ...]
+    footer: str
+
+    def total_chars(self) -> int:
+        parts = [self.title, self.description, self.footer]
+        parts += [s for f in self.fields for s in (f.name, f.value)]
+        return sum(len(p) for p in parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"title": self.title, "type": "rich"}
+        if self.description:
+            data["description"] = self.description
+        if self.fields:
+            data["fields"] = [
+                {"name": f.name, "value": f.value, "inline": False} for f in self.fields
+            ]
+        if self.footer:
+            data["footer"] = {"text": self.footer}
+        return data
+
+
+@dataclass(frozen=True)
+class Message:
+    content: str
+    embeds: tuple[Embed, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "content": self.content,
+            "embeds": [e.to_dict() for e in self.embeds],
+            "allowed_mentions": {"parse": []},
+        }
+
+
+def escape(text: str) -> str:
+    """Markdown-escape corpus or member text so nothing in it can open or close markup.
+
+    discord.py escapes a `[text](link)` as a whole by prefixing it, leaving any `||` or
+    `**` inside it live; a second pass escapes every emphasis or spoiler character left.
+    """
+    escaped = escape_markdown(text, ignore_links=False)
+    return "".join("\\" + a if a in _EMPHASIS else a for a in _ATOM.findall(escaped))
+
+
+def truncate(escaped: str, limit: int, *, keep: str = "start") -> str:
+    """Shorten escaped text to `limit` characters on whole escape sequences.
+
+    keep="start" drops the end, keep="end" drops the beginning; an ellipsis marks the cut.
+    """
+    if len(escaped) <= limit:
+        return escaped
+    if limit <= len(ELLIPSIS):
+        return ELLIPSIS[:limit] if limit > 0 else ""
+    atoms = _ATOM.findall(escaped)
+    if keep == "end":
+        atoms.reverse()
+    kept: list[str] = []
+    size = len(ELLIPSIS)
+    for atom in atoms:
+        if size + len(atom) > limit:
+            break
+        kept.append(atom)
+        size += len(atom)
+    if keep == "end":
+        return ELLIPSIS + "".join(reversed(kept))
+    return "".join(kept) + ELLIPSIS
+
+
+def _plain(text: str, limit: int) -> str:
+    """Escape and fit one-line text (titles, names, footers)."""
+    return truncate(escape(" ".join(text.split())), limit)
+
+
+def passage_body(passage: Passage, limit: int) -> str:
+    """The passage, escaped, its best sentence in bold, spoiler-tagged, within `limit`."""
+    text, highlight = passage.chunk.text, passage.highlight
+    at = text.find(highlight) if highlight else -1
+    if at < 0:
+        before, middle, after = "", "", text
+    else:
+        before, middle, after = text[:at], highlight, text[at + len(highlight) :]
+    wrap = 2 * len(SPOILER) if passage.spoiler else 0
+    bold = 4 if middle else 0
+    budget = limit - wrap - bold
+    before, middle, after = escape(before), escape(middle), escape(after)
+    # Keep the highlighted sentence whole where possible: trim after it, then before it.
+    after = truncate(after, max(0, budget - len(before) - len(middle)))
+    before = truncate(before, max(0, budget - len(middle) - len(after)), keep="end")
+    middle = truncate(middle, max(0, budget - len(before) - len(after)))
+    body = before + (f"**{middle}**" if middle else "") + after
+    return f"{SPOILER}{body}{SPOILER}" if passage.spoiler else body
+
+
+def citation(passage: Passage) -> str:
+    chunk = passage.chunk
+    where = f"¶{chunk.paragraph}" + (f".{chunk.part}" if chunk.part else "")
+    line = f"— {escape(chunk.doc.source)}, {escape(chunk.doc.kind)}, {where}"
+    url = chunk.doc.url
+    if url and _SAFE_URL.fullmatch(url):
+        line += f" · [link](<{url}>)"
+    return line
+
+
+def _description(answer: Answer, spoiler_hint: str) -> str:
+    lines: list[str] = []
+    if answer.abstained:
+        lines.append("I don't know: none of my sources answers that.")
+        lines.append(escape(answer.hint))
+    elif answer.withheld:
+        n = answer.withheld
+        what = "passage" if n == 1 else "passages"
+        if answer.passages:
+            lines.append(f"🔒 {n} more {what} with spoilers withheld. {spoiler_hint}")
+        else:
+            lines.append(f"🔒 The {what} that answer this contain spoilers ({n} withheld).")
+            lines.append(spoiler_hint)
+    return truncate("\n".join(lines), _DESCRIPTION_BUDGET)
+
+
+def render_answer(
+    answer: Answer,
+    *,
+    page: int = 0,
+    page_size: int = PAGE_SIZE,
+    spoiler_hint: str = "Use `/spoilers on` to see them.",
+) -> Message:
+    """The message `/ask` sends for one page of an answer."""
+    start = page * page_size
+    shown = answer.passages[start : start + page_size][:FIELDS_MAX]
+    title = _plain(answer.question, TITLE_MAX)
+    description = _description(answer, spoiler_hint)
+    footer = ""
+    if shown:
+        total = len(answer.passages)
+        footer = (
+            f"Passages {start + 1}–{start + len(shown)} of {total} · quoted from the cited sources"
+        )
+    room = EMBED_TOTAL_MAX - len(title) - len(description) - len(footer)
+    per_field = room // max(1, len(shown))
+    fields = []
+    for p in shown:
+        name = _plain(f"{p.rank}. {p.chunk.doc.title}", min(FIELD_NAME_MAX, per_field // 4))
+        cite = truncate(citation(p), min(FIELD_VALUE_MAX // 2, per_field // 4))
+        value_room = min(FIELD_VALUE_MAX, per_field - len(name))
+        body = passage_body(p, value_room - len(cite) - 1)
+        fields.append(Field(name, f"{body}\n{cite}"))
+    embed = Embed(title, description, tuple(fields), footer)
+    return Message("", (embed,))
+
+
+def render_text(answer: Answer, *, limit: int, spoiler_hint: str) -> str:
+    """A readable plain-text answer for the terminal; spoiler tags shown as such."""
+    lines = [f"Q: {answer.question}", ""]
+    if answer.abstained:
+        lines += ["I don't know: none of my sources answers that.", answer.hint]
+        return "\n".join(lines)
+    for p in answer.passages[:limit]:
+        chunk = p.chunk
+        where = f"¶{chunk.paragraph}" + (f".{chunk.part}" if chunk.part else "")
+        spoiler = " [SPOILER]" if p.spoiler else ""
+        lines.append(
+            f"[{p.rank}] {chunk.doc.title} — {chunk.doc.source} ({chunk.doc.kind}), {where}{spoiler}"
+        )
+        text = (
+            chunk.text.replace(p.highlight, f">>{p.highlight}<<", 1) if p.highlight else chunk.text
+        )
+        text = f"{SPOILER}{text}{SPOILER}" if p.spoiler else text
+        lines.append(textwrap.indent(text, "    "))
+        if chunk.doc.url:
+            lines.append(f"    {chunk.doc.url}")
+        lines.append("")
+    if answer.withheld:
+        lines.append(f"{answer.withheld} passage(s) with spoilers withheld. {spoiler_hint}")
+    return "\n".join(lines).rstrip()

@@ -1,0 +1,32 @@
+from bot import analysis
+
+
+def test_index_and_query_text_meet_whatever_case_punctuation_and_apostrophes():
+    assert analysis.terms("Oshiyama’s direction.") == analysis.terms("oshiyama's DIRECTION")
+
+
+def test_stemming_joins_word_forms():
+    assert analysis.terms("murdered") == analysis.terms("murder")
+    assert analysis.terms("animated") == analysis.terms("animation")
+
+
+def test_question_words_and_apostrophe_less_contractions_are_stopwords():
+    assert analysis.terms("whats the runtime") == analysis.terms("what's the runtime") == ["runtim"]
+    assert analysis.terms("who is it") == []
+
+
+def test_zero_width_characters_do_not_split_words():
+    assert analysis.terms("Fuji\u200bno") == analysis.terms("Fujino")
+
+
+def test_japanese_is_indexed_as_bigrams_so_a_longer_query_still_meets_it():
+    title = set(analysis.terms("ルックバック"))
+    assert title == {"ルッ", "ック", "クバ", "バッ"}
+    assert title <= set(analysis.terms("ルックバックの監督は"))
+
+
+def test_phrases_match_on_stemmed_words_with_stopwords_kept():
+    words = analysis.words("She imagines what if things had gone otherwise")
+    assert analysis.contains_phrase(words, analysis.words("what if"))
+    assert not analysis.contains_phrase(words, analysis.words("if what"))
+    assert not analysis.contains_phrase(words, [])

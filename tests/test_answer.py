@@ -1,0 +1,49 @@
+import pytest
+
+from bot.answer import MAX_QUESTION_CHARS, QuestionError, answer_question, clean_question
+
+
+def test_spoiler_passages_are_withheld_and_counted_without_opt_in(retriever):
+    answer = answer_question(retriever, "what happens to kyomoto", spoilers=False)
+    assert answer.withheld > 0
+    assert not any(p.spoiler for p in answer.passages)
+
+
+def test_opted_in_members_get_spoiler_passages(retriever):
+    answer = answer_question(retriever, "what happens to kyomoto", spoilers=True)
+    assert answer.withheld == 0
+    assert any(p.spoiler for p in answer.passages)
+    assert [p.rank for p in answer.passages] == list(range(1, len(answer.passages) + 1))
+
+
+def test_spoiler_free_answer_is_the_same_either_way(retriever):
+    off = answer_question(retriever, "who composed the music", spoilers=False)
+    on = answer_question(retriever, "who composed the music", spoilers=True)
+    assert off.passages[0].chunk == on.passages[0].chunk
+
+
+def test_abstention_carries_a_hint_of_what_can_be_asked(retriever):
+    answer = answer_question(retriever, "what's the weather in tokyo?", spoilers=False)
+    assert answer.abstained and not answer.passages
+    assert "Look Back" in answer.hint and "director" in answer.hint
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t", "\u200b\u200b"])
+def test_empty_questions_are_refused_with_an_example(question):
+    with pytest.raises(QuestionError, match="Please ask a question"):
+        clean_question(question)
+
+
+def test_over_long_questions_are_refused_with_the_limit():
+    with pytest.raises(QuestionError, match=str(MAX_QUESTION_CHARS)):
+        clean_question("a" * (MAX_QUESTION_CHARS + 1))
+    assert clean_question("a" * MAX_QUESTION_CHARS) == "a" * MAX_QUESTION_CHARS
+
+
+def test_control_and_invisible_characters_are_removed_from_questions():
+    assert clean_question("who\x00 directed\u200b\nit?") == "who directed it?"
+
+
+def test_japanese_title_finds_the_credits(retriever):
+    answer = answer_question(retriever, "ルックバック", spoilers=False)
+    assert "ルックバック" in answer.passages[0].chunk.text

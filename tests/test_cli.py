@@ -1,0 +1,127 @@
+"""The command line as a member or maintainer runs it: a real `python -m bot` process."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bot.answer import MAX_QUESTION_CHARS
+from tests.markup import assert_within_discord_limits
+
+
+def run(
+    *args: str, stdin: str | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_ask_prints_a_cited_readable_answer():
+    result = run("ask", "Who directed Look Back?")
+    assert result.returncode == 0, result.stderr
+    assert "Kiyotaka Oshiyama" in result.stdout
+    assert "¶" in result.stdout
+
+
+def test_ask_json_is_one_object_with_the_documented_fields():
+    result = run("ask", "who composed the music", "--json", "-k", "2")
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.splitlines()
+    data = json.loads(line)
+    assert set(data) == {
+        "question",
+        "abstained",
+        "spoilers",
+        "withheld_spoilers",
+        "passages",
+        "message",
+    }
+    assert len(data["passages"]) <= 2
+    first = data["passages"][0]
+    assert set(first) == {
+        "rank",
+        "doc_id",
+        "title",
+        "source",
+        "paragraph",
+        "url",
+        "text",
+        "highlight",
+        "score",
+        "spoiler",
+    }
+    assert "Haruka Nakamura" in first["text"]
+    assert_within_discord_limits(data["message"])
+
+
+def test_spoilers_flag_includes_spoiler_passages():
+    off = json.loads(run("ask", "does kyomoto die", "--json").stdout)
+    on = json.loads(run("ask", "does kyomoto die", "--json", "--spoilers").stdout)
+    assert off["withheld_spoilers"] > 0 and not any(p["spoiler"] for p in off["passages"])
+    assert on["spoilers"] and any(p["spoiler"] for p in on["passages"])
+
+
+def test_batch_answers_each_line_in_order_and_reports_bad_lines():
+    lines = [
+        json.dumps({"question": "who directed look back", "spoilers": False}),
+        "not json",
+        json.dumps({"question": "", "spoilers": False}),
+        json.dumps({"question": "does kyomoto die", "spoilers": True}),
+        json.dumps({"spoilers": True}),
+    ]
+    result = run("ask", "--batch", "-", "--json", stdin="\n".join(lines) + "\n")
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == 5
+    assert out[0]["question"] == "who directed look back"
+    assert out[1] == {"line": 2, "error": out[1]["error"]} and "not JSON" in out[1]["error"]
+    assert out[2]["line"] == 3 and "Please ask a question" in out[2]["error"]
+    assert out[3]["spoilers"] is True
+    assert out[4]["line"] == 5
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("", "Please ask a question"),
+        ("   ", "Please ask a question"),
+        ("x" * (MAX_QUESTION_CHARS + 1), "under 300"),
+    ],
+)
+def test_bad_questions_exit_non_zero_with_a_message_and_no_traceback(question, message):
+    result = run("ask", question)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_missing_corpus_exits_with_a_message_not_a_traceback(tmp_path):
+    result = run("ask", "hi", "--corpus", str(tmp_path / "none"))
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_corpus_listing_shows_spoiler_marks_for_review():
+    result = run("corpus")
+    assert result.returncode == 0
+    rows = {row.split()[0]: row for row in result.stdout.splitlines() if "#" in row.split(" ")[0]}
+    marked = [row for row in rows.values() if "spoiler section" in row or "attack" in row]
+    assert marked
+    credits = next(row for row in rows.values() if "ルックバック" in row)
+    assert " - " in credits
+
+
+def test_eval_prints_every_metric():
+    result = run("eval")
+    assert result.returncode == 0, result.stderr
+    for metric in ("hit@1", "hit@3", "MRR", "off-topic", "spoiler leaks"):
+        assert metric in result.stdout
+    baseline = run("eval", "--baseline")
+    assert baseline.returncode == 0 and "plain rank-bm25" in baseline.stdout

@@ -1,0 +1,87 @@
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rank_bm25 import BM25Okapi
+
+from bot.retrieval import K1, B, LuceneBM25, PostingsIndex
+
+
+def test_variant_is_okapi_with_lucene_idf_and_pinned_parameters():
+    assert (K1, B) == (1.2, 0.6)
+    # A term in 3 of 4 chunks: BM25Okapi floors it at epsilon * mean IDF (0 here),
+    # Lucene's IDF keeps it positive and below a rarer term's.
+    docs = [["fujino", "rain"], ["fujino", "desk"], ["fujino", "axe"], ["kyomoto"]]
+    assert BM25Okapi(docs, epsilon=0).get_scores(["fujino"])[0] == 0
+    lucene = LuceneBM25(docs)
+    assert 0 < lucene.idf["fujino"] < lucene.idf["rain"]
+    assert lucene.get_scores(["fujino"])[0] > 0
+
+
+def random_corpus(rng: random.Random, n_docs: int, vocab: int) -> list[list[str]]:
+    words = [f"w{i}" for i in range(vocab)]
+    weights = [1 / (i + 1) for i in range(vocab)]  # Zipf-like
+    return [rng.choices(words, weights, k=rng.randint(0, 30)) for _ in range(n_docs)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), n_docs=st.integers(1, 120), vocab=st.integers(2, 60))
+def test_postings_index_ranks_exactly_like_rank_bm25(seed, n_docs, vocab):
+    rng = random.Random(seed)
+    docs = random_corpus(rng, n_docs, vocab)
+    if not any(docs):
+        docs[0] = ["w0"]
+    reference, index = LuceneBM25(docs), PostingsIndex(docs)
+    for _ in range(5):
+        query = rng.choices([f"w{i}" for i in range(vocab + 3)], k=rng.randint(1, 6))
+        expected = reference.get_scores(query)
+        counts = {t: float(query.count(t)) for t in set(query)}  # rank-bm25 repeats terms
+        got = index.top(counts, 10)
+        order = np.lexsort((np.arange(len(expected)), -expected))
+        want = [(int(i), float(expected[i])) for i in order if expected[i] > 0][:10]
+        # Same scores in the same order; ids may differ only between exact ties,
+        # which float summation order can break either way.
+        assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-9)
+        assert all(expected[i] == pytest.approx(s, rel=1e-9) for i, s in got)
+
+
+def test_top_drops_zero_scores_and_unknown_terms():
+    index = PostingsIndex([["a"], ["b"]])
+    assert index.top({"zzz": 1.0}, 5) == []
+    assert [i for i, _ in index.top({"a": 1.0}, 5)] == [0]
+
+
+def test_empty_corpus_is_refused_plainly():
+    with pytest.raises(ValueError, match="empty corpus"):
+        PostingsIndex([])
+
+
+def test_misspelt_names_are_corrected_to_corpus_words(retriever):
+    [word] = retriever.query("oshiyma")
+    assert "oshiyama" in word.alternatives
+
+
+def test_synonyms_expand_the_question(retriever):
+    [word] = retriever.query("soundtrack")
+    assert {"music", "score"} <= set(word.alternatives)
+
+
+def test_phrase_synonyms_stand_for_their_group(retriever):
+    words = retriever.query("how long is it")
+    assert any("runtim" in w.alternatives and w.alternatives["runtim"] == 1.0 for w in words)
+
+
+@pytest.mark.parametrize(
+    "question", ["what's the weather in Tokyo?", "how do i bake bread", "!!!", "🙂🙂"]
+)
+def test_questions_the_corpus_cannot_answer_abstain(retriever, question):
+    result = retriever.search(question, 5)
+    assert result.abstained and result.hits == ()
+
+
+def test_the_best_sentence_of_a_passage_is_highlighted(retriever):
+    [top, *_] = retriever.search("who composed the music", 5).hits
+    assert "Haruka Nakamura" in top.highlight
+    assert top.highlight in top.chunk.text
