@@ -10,6 +10,7 @@ from typing import Any
 from bot.answer import MAX_PASSAGES, PAGE_SIZE, Answer, QuestionError, answer_question
 from bot.config import ConfigError, corpus_dir
 from bot.corpus import CorpusError, load_corpus
+from bot.prefs import PrefsError
 from bot.render import render_answer, render_text
 from bot.retrieval import Retriever
 
@@ -171,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "corpus":
             return _corpus(retriever)
         return _eval(args, retriever, directory)
-    except (QuestionError, CorpusError, ConfigError) as exc:
+    except (QuestionError, CorpusError, ConfigError, PrefsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from typing import Any
 from discord.utils import escape_markdown
 
 from bot.answer import PAGE_SIZE, Answer, Passage
+from bot.corpus import Corpus
 
 CONTENT_MAX = 2000
 TITLE_MAX = 256
@@ -195,6 +196,26 @@ def render_answer(
         fields.append(Field(name, f"{body}\n{cite}"))
     embed = Embed(title, description, tuple(fields), footer)
     return Message("", (embed,))
+
+
+def render_sources(corpus: Corpus) -> Message:
+    """The message `/sources` sends: every document with its citation details."""
+    documents = corpus.documents[:FIELDS_MAX]
+    description = truncate(
+        escape(f"Answers about {corpus.film} are quoted from these sources."), 500
+    )
+    room = (EMBED_TOTAL_MAX - len(description) - 100) // max(1, len(documents))
+    fields = []
+    for doc in documents:
+        details = [escape(doc.source), escape(doc.kind)]
+        if doc.date:
+            details.append(doc.date.isoformat())
+        if doc.url and _SAFE_URL.fullmatch(doc.url):
+            details.append(f"[link](<{doc.url}>)")
+        name = _plain(doc.title, min(FIELD_NAME_MAX, room // 3))
+        value = truncate(" · ".join(details), min(FIELD_VALUE_MAX, room - len(name)))
+        fields.append(Field(name, value))
+    return Message("", (Embed("Sources", description, tuple(fields), ""),))
 
 
 def render_text(answer: Answer, *, limit: int, spoiler_hint: str) -> str:

@@ -1,0 +1,214 @@
+"""The Discord layer: slash commands that translate the core's answers into replies.
+
+Everything a member sees is decided by the core (answer, render); this module only
+reads the member's setting, calls the core, and sends what it returns.
+"""
+
+import logging
+import math
+import sqlite3
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.answer import MAX_QUESTION_CHARS, PAGE_SIZE, Answer, QuestionError, answer_question
+from bot.config import ConfigError, Settings, load_settings
+from bot.corpus import load_corpus
+from bot.prefs import SpoilerPrefs
+from bot.render import Message, render_answer, render_sources
+from bot.retrieval import Retriever
+
+log = logging.getLogger("lookback")
+
+ASK_RATE, ASK_PER_S = 3, 30.0  # per member: enough for a conversation, not for a flood
+MORE_RESULTS_TIMEOUT_S = 600  # under the 15 minutes an interaction token stays valid
+
+TOKEN_REJECTED = """\
+Discord rejected the bot token in DISCORD_TOKEN. Tokens change when they are reset:
+open https://discord.com/developers/applications, pick your application, press
+"Reset Token" under "Bot", and put the new token after DISCORD_TOKEN= in .env."""
+
+SPOILERS_ON = (
+    "Spoilers are **on** for you: /ask now includes passages about the twist and the ending. "
+    "In replies others can see they stay hidden behind spoiler tags."
+)
+SPOILERS_OFF = (
+    "Spoilers are **off** for you: /ask withholds passages about the twist and tells you "
+    "how many it kept back. Turn them on with `/spoilers on`."
+)
+SAVE_FAILED = "I couldn't save that just now, so nothing changed. Please try again in a moment."
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats log lines with the token (if it ever appears) replaced, tracebacks included."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__("[{asctime}] [{levelname:<8}] {name}: {message}", style="{")
+        self.secret = secret
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace(self.secret, "[redacted token]")
+
+
+def discord_kwargs(message: Message) -> dict[str, Any]:
+    """The rendered message as keyword arguments for discord.py's send methods."""
+    return {
+        "content": message.content or None,
+        "embeds": [discord.Embed.from_dict(e.to_dict()) for e in message.embeds],
+    }
+
+
+class LookBackBot(discord.Client):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            intents=discord.Intents.default(), allowed_mentions=discord.AllowedMentions.none()
+        )
+        self.settings = settings
+        self.tree = app_commands.CommandTree(self)
+        self.tree.on_error = self.on_app_command_error
+        for command in (ask, spoilers, sources):
+            self.tree.add_command(command)
+
+    async def setup_hook(self) -> None:
+        corpus = load_corpus(self.settings.corpus_dir)
+        for warning in corpus.warnings:
+            log.warning("%s", warning)
+        self.retriever = Retriever(corpus)
+        self.prefs = SpoilerPrefs(self.settings.db_path)
+        log.info("indexed %d passages from %s", len(corpus.chunks), self.settings.corpus_dir)
+        if self.settings.guild_id is not None:
+            guild = discord.Object(id=self.settings.guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        else:
+            synced = await self.tree.sync()
+        log.info("synced commands: %s", ", ".join(f"/{c.name}" for c in synced))
+
+    async def close(self) -> None:
+        if hasattr(self, "prefs"):
+            self.prefs.close()
+        await super().close()
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        if isinstance(error, app_commands.CommandOnCooldown):
+            text = f"You're asking quickly. Try again in {math.ceil(error.retry_after)} s."
+        else:
+            name = interaction.command.qualified_name if interaction.command else "?"
+            log.error("/%s failed", name, exc_info=error)
+            text = "Sorry, something went wrong with that. It has been logged; please try again."
+        await reply(interaction, text)
+
+
+async def reply(interaction: discord.Interaction, text: str) -> None:
+    """A short ephemeral reply, whether or not the interaction was answered already."""
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True)
+    else:
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+class MoreResults(discord.ui.View):
+    """The "More results" button: the next page of the same answer, to the member who asked."""
+
+    def __init__(self, answer: Answer, asker_id: int) -> None:
+        super().__init__(timeout=MORE_RESULTS_TIMEOUT_S)
+        self.answer = answer
+        self.asker_id = asker_id
+        self.page = 0
+
+    @discord.ui.button(label="More results", style=discord.ButtonStyle.secondary)
+    async def more(self, interaction: discord.Interaction, _: discord.ui.Button) -> None:
+        if interaction.user.id != self.asker_id:
+            await reply(interaction, "These results belong to another member; try `/ask` yourself.")
+            return
+        if (self.page + 1) * PAGE_SIZE >= len(self.answer.passages):
+            await reply(interaction, "That's everything I found for this question.")
+            return
+        self.page += 1
+        message = render_answer(self.answer, page=self.page)
+        await interaction.response.send_message(**discord_kwargs(message), ephemeral=True)
+
+
+@app_commands.command()
+@app_commands.describe(
+    question="What you want to know, e.g. who composed the music?",
+    private="Only you see the answer (default: everyone in the channel)",
+)
+@app_commands.checks.cooldown(ASK_RATE, ASK_PER_S, key=lambda i: i.user.id)
+async def ask(
+    interaction: discord.Interaction[LookBackBot],
+    question: app_commands.Range[str, 1, MAX_QUESTION_CHARS],
+    private: bool = False,
+) -> None:
+    """Ask about the film; answers quote cited sources, spoilers only if you opted in."""
+    bot = interaction.client
+    spoilers_allowed = bot.prefs.spoilers_on(interaction.user.id)
+    try:
+        answer = answer_question(bot.retriever, question, spoilers=spoilers_allowed)
+    except QuestionError as exc:
+        await reply(interaction, str(exc))
+        return
+    kwargs = discord_kwargs(render_answer(answer))
+    if len(answer.passages) > PAGE_SIZE:
+        kwargs["view"] = MoreResults(answer, interaction.user.id)
+    await interaction.response.send_message(**kwargs, ephemeral=private or answer.abstained)
+
+
+spoilers = app_commands.Group(
+    name="spoilers", description="Choose whether /ask shows you passages about the twist"
+)
+
+
+async def _set_spoilers(interaction: discord.Interaction[LookBackBot], on: bool) -> None:
+    try:
+        interaction.client.prefs.set_spoilers(interaction.user.id, on)
+    except sqlite3.Error:
+        log.exception("could not save the spoiler setting")
+        await reply(interaction, SAVE_FAILED)
+        return
+    await reply(interaction, SPOILERS_ON if on else SPOILERS_OFF)
+
+
+@spoilers.command(name="on")
+async def spoilers_on(interaction: discord.Interaction[LookBackBot]) -> None:
+    """Include spoiler passages in my answers (hidden behind spoiler tags in public)."""
+    await _set_spoilers(interaction, True)
+
+
+@spoilers.command(name="off")
+async def spoilers_off(interaction: discord.Interaction[LookBackBot]) -> None:
+    """Withhold spoiler passages from my answers (the default)."""
+    await _set_spoilers(interaction, False)
+
+
+@spoilers.command(name="status")
+async def spoilers_status(interaction: discord.Interaction[LookBackBot]) -> None:
+    """Show whether my answers include spoiler passages."""
+    on = interaction.client.prefs.spoilers_on(interaction.user.id)
+    await reply(interaction, SPOILERS_ON if on else SPOILERS_OFF)
+
+
+@app_commands.command()
+async def sources(interaction: discord.Interaction[LookBackBot]) -> None:
+    """List the documents the answers are quoted from."""
+    message = render_sources(interaction.client.retriever.corpus)
+    await interaction.response.send_message(**discord_kwargs(message))
+
+
+def run_bot() -> int:
+    """Start the bot with settings from the environment and .env; returns the exit code."""
+    settings = load_settings()
+    discord.utils.setup_logging(formatter=RedactingFormatter(settings.token))
+    bot = LookBackBot(settings)
+    try:
+        bot.run(settings.token, log_handler=None)
+    except discord.LoginFailure:
+        raise ConfigError(TOKEN_REJECTED) from None
+    except discord.PrivilegedIntentsRequired:
+        raise ConfigError(
+            "Discord refused the bot's intents; it needs no privileged ones."
+        ) from None
+    return 0

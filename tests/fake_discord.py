@@ -1,0 +1,536 @@
+"""A loopback fake of Discord's REST API and gateway, enough for discord.py to run a bot.
+
+It speaks what discord.py 2.x uses (read from its http.py, gateway.py, state.py and
+interactions.py): login, the gateway handshake, command sync, interaction callbacks
+and webhook follow-ups. Like real Discord it enforces the 3-second first-response
+deadline, a single initial response, and message size limits; unlike Discord it also
+records every breach of the bot's own rules (mentions that could ping) as a violation.
+"""
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+APP_ID = 1100000000000000001
+GUILD_ID = 1200000000000000001
+CHANNEL_ID = 1300000000000000001
+TOKEN = "fake.bot.token"
+EPHEMERAL = 64
+RESPONSE_DEADLINE_S = 3.0
+
+_BOT_USER = {
+    "id": str(APP_ID),
+    "username": "lookback",
+    "discriminator": "0",
+    "global_name": None,
+    "avatar": None,
+    "bot": True,
+    "flags": 0,
+    "verified": True,
+    "mfa_enabled": False,
+}
+
+
+def user(user_id: int) -> dict[str, Any]:
+    return {
+        "id": str(user_id),
+        "username": f"member{user_id}",
+        "discriminator": "0",
+        "global_name": None,
+        "avatar": None,
+    }
+
+
+def message_violations(data: dict[str, Any]) -> list[str]:
+    """What real Discord would refuse in a message payload, plus pings the bot must never allow."""
+    problems = []
+    content = data.get("content") or ""
+    embeds = data.get("embeds") or []
+    if len(content) > 2000:
+        problems.append(f"content is {len(content)} > 2000 characters")
+    if not content and not embeds and not data.get("components"):
+        problems.append("empty message")
+    if len(embeds) > 10:
+        problems.append("more than 10 embeds")
+    total = 0
+    for embed in embeds:
+        sizes = {
+            "title": (len(embed.get("title", "")), 256),
+            "description": (len(embed.get("description", "")), 4096),
+            "footer": (len(embed.get("footer", {}).get("text", "")), 2048),
+            "author": (len(embed.get("author", {}).get("name", "")), 256),
+            "fields": (len(embed.get("fields", [])), 25),
+        }
+        for field_data in embed.get("fields", []):
+            sizes["field name"] = (len(field_data.get("name", "")), 256)
+            sizes["field value"] = (len(field_data.get("value", "")), 1024)
+            if not field_data.get("name") or not field_data.get("value"):
+                problems.append("empty embed field")
+            total += len(field_data.get("name", "")) + len(field_data.get("value", ""))
+            problems += [f"{k} {n} > {m}" for k, (n, m) in sizes.items() if n > m]
+        problems += [f"{k} {n} > {m}" for k, (n, m) in sizes.items() if n > m]
+        total += sum(sizes[k][0] for k in ("title", "description", "footer", "author"))
+    if total > 6000:
+        problems.append(f"embeds total {total} > 6000 characters")
+    mentions = data.get("allowed_mentions")
+    if mentions is None or mentions.get("parse") or mentions.get("users") or mentions.get("roles"):
+        problems.append(f"allowed_mentions could ping: {mentions!r}")
+    return sorted(set(problems))
+
+
+@dataclass
+class Reply:
+    """A message the bot sent: an interaction's first response or a follow-up."""
+
+    kind: str  # "callback" or "followup"
+    interaction_id: int | None
+    type: int  # interaction callback type (4 message, 5 deferred, ...), 0 for follow-ups
+    data: dict[str, Any]
+    message: dict[str, Any]  # the message object Discord created
+    latency_s: float  # from dispatch to the bot's request
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool((self.data.get("flags") or 0) & EPHEMERAL)
+
+    @property
+    def embeds(self) -> list[dict[str, Any]]:
+        return self.data.get("embeds") or []
+
+    @property
+    def text(self) -> str:
+        """Everything a member reads in this reply."""
+        parts = [self.data.get("content") or ""]
+        for embed in self.embeds:
+            parts += [embed.get("title", ""), embed.get("description", "")]
+            parts += [embed.get("footer", {}).get("text", "")]
+            parts += [f"{f['name']}\n{f['value']}" for f in embed.get("fields", [])]
+        return "\n".join(parts)
+
+    def button(self, label: str) -> str:
+        """The custom_id of the button with this label."""
+        for row in self.data.get("components") or []:
+            for component in row.get("components", []):
+                if component.get("label") == label:
+                    return component["custom_id"]
+        raise AssertionError(f"no {label!r} button in {self.data.get('components')}")
+
+
+@dataclass
+class _Pending:
+    created: float
+    token: str
+    reply: asyncio.Future
+    responded: bool = False
+
+
+@dataclass
+class FakeDiscord:
+    token: str = TOKEN
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    synced: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    identifies: int = 0
+    resumes: int = 0
+
+    def __post_init__(self) -> None:
+        self._ids = itertools.count(1400000000000000000)
+        self._seq = 0
+        self._ws: web.WebSocketResponse | None = None
+        self._ready = asyncio.Event()
+        self._synced_event = asyncio.Event()
+        self._pending: dict[int, _Pending] = {}
+        self._followups: dict[str, list[Reply]] = {}
+        self._followup_event = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> str:
+        app = web.Application()
+        api = "/api/v10"
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_get(f"{api}/users/@me", self._me)
+        app.router.add_get(f"{api}/oauth2/applications/@me", self._application)
+        app.router.add_put(f"{api}/applications/{{app}}/commands", self._sync)
+        app.router.add_put(f"{api}/applications/{{app}}/guilds/{{guild}}/commands", self._sync)
+        app.router.add_post(f"{api}/interactions/{{id}}/{{token}}/callback", self._callback)
+        app.router.add_post(f"{api}/webhooks/{{app}}/{{token}}", self._followup)
+        app.router.add_route("*", f"{api}/webhooks/{{app}}/{{token}}/messages/{{mid}}", self._edit)
+        app.router.add_route("*", "/{tail:.*}", self._unknown)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        """Until the bot has identified and synced its commands."""
+        await asyncio.wait_for(
+            asyncio.gather(self._ready.wait(), self._synced_event.wait()), timeout
+        )
+
+    def new_session(self) -> None:
+        """Forget the last bot's connection (before starting the bot process again)."""
+        self._ready.clear()
+        self._synced_event.clear()
+
+    # --- REST ---------------------------------------------------------------------
+
+    def _json(self, data: Any, status: int = 200) -> web.Response:
+        # discord.py compares the Content-Type exactly: no charset suffix.
+        body = json.dumps(data).encode()
+        return web.Response(body=body, status=status, headers={"Content-Type": "application/json"})
+
+    def _error(self, status: int, code: int, message: str) -> web.Response:
+        return self._json({"code": code, "message": message}, status)
+
+    async def _me(self, request: web.Request) -> web.Response:
+        self.requests.append(("GET", request.path))
+        if request.headers.get("Authorization") != f"Bot {self.token}":
+            return self._error(401, 0, "401: Unauthorized")
+        return self._json(_BOT_USER)
+
+    async def _application(self, request: web.Request) -> web.Response:
+        self.requests.append(("GET", request.path))
+        return self._json(
+            {
+                "id": str(APP_ID),
+                "name": "lookback",
+                "icon": None,
+                "description": "",
+                "rpc_origins": [],
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": user(1),
+                "summary": "",
+                "verify_key": "0" * 64,
+                "team": None,
+                "flags": 0,
+            }
+        )
+
+    async def _sync(self, request: web.Request) -> web.Response:
+        self.requests.append(("PUT", request.path))
+        scope = request.match_info.get("guild", "global")
+        commands = await request.json()
+        for command in commands:
+            self._check_command(command)
+        given = [
+            {
+                **command,
+                "id": str(next(self._ids)),
+                "application_id": str(APP_ID),
+                "version": "1",
+                **({"guild_id": scope} if scope != "global" else {}),
+            }
+            for command in commands
+        ]
+        self.synced[scope] = given
+        self._synced_event.set()
+        return self._json(given)
+
+    def _check_command(self, command: dict[str, Any]) -> None:
+        name, description = command.get("name", ""), command.get("description", "")
+        if not (1 <= len(name) <= 32 and name == name.lower()):
+            self.violations.append(f"bad command name {name!r}")
+        if command.get("type", 1) == 1 and not 1 <= len(description) <= 100:
+            self.violations.append(f"/{name} description is {len(description)} characters")
+        options = command.get("options", [])
+        if len(options) > 25:
+            self.violations.append(f"/{name} has more than 25 options")
+        required = [o.get("required", False) for o in options]
+        if required != sorted(required, reverse=True):
+            self.violations.append(f"/{name} has required options after optional ones")
+        for option in options:
+            if option.get("type") in (1, 2):
+                self._check_command(option)
+
+    def _message(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": str(next(self._ids)),
+            "channel_id": str(CHANNEL_ID),
+            "type": 20,
+            "content": data.get("content") or "",
+            "embeds": data.get("embeds") or [],
+            "components": data.get("components") or [],
+            "attachments": [],
+            "author": _BOT_USER,
+            "timestamp": "2026-11-21T00:00:00+00:00",
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "pinned": False,
+            "flags": data.get("flags") or 0,
+            "application_id": str(APP_ID),
+        }
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
+        interaction_id = int(request.match_info["id"])
+        self.requests.append(("POST", "/interactions/{id}/{token}/callback"))
+        body = await request.json()
+        pending = self._pending.get(interaction_id)
+        if pending is None or pending.token != request.match_info["token"]:
+            return self._error(404, 10062, "Unknown interaction")
+        if arrived - pending.created > RESPONSE_DEADLINE_S:
+            self.violations.append(f"interaction {interaction_id} answered after 3 s")
+            return self._error(404, 10062, "Unknown interaction")
+        if pending.responded:
+            self.violations.append(f"interaction {interaction_id} answered twice")
+            return self._error(400, 40060, "Interaction has already been acknowledged.")
+        kind, data = body["type"], body.get("data") or {}
+        if kind == 4:
+            problems = message_violations(data)
+            if problems:
+                self.violations += problems
+                return self._error(400, 50035, "Invalid Form Body: " + "; ".join(problems))
+        pending.responded = True
+        message = self._message(data)
+        reply = Reply("callback", interaction_id, kind, data, message, arrived - pending.created)
+        pending.reply.set_result(reply)
+        return self._json(
+            {
+                "interaction": {
+                    "id": str(interaction_id),
+                    "type": 2,
+                    "response_message_id": message["id"],
+                    "response_message_loading": kind == 5,
+                    "response_message_ephemeral": bool((data.get("flags") or 0) & EPHEMERAL),
+                },
+                "resource": {"type": kind, "message": message},
+            }
+        )
+
+    async def _followup(self, request: web.Request) -> web.Response:
+        self.requests.append(("POST", "/webhooks/{app}/{token}"))
+        data = await request.json()
+        problems = message_violations(data)
+        if problems:
+            self.violations += problems
+            return self._error(400, 50035, "Invalid Form Body: " + "; ".join(problems))
+        message = self._message(data)
+        token = request.match_info["token"]
+        self._followups.setdefault(token, []).append(Reply("followup", None, 0, data, message, 0))
+        self._followup_event.set()
+        return self._json(message)
+
+    async def _edit(self, request: web.Request) -> web.Response:
+        self.requests.append((request.method, "/webhooks/{app}/{token}/messages/{mid}"))
+        if request.method == "PATCH":
+            data = await request.json()
+            problems = message_violations(data)
+            if problems:
+                self.violations += problems
+                return self._error(400, 50035, "Invalid Form Body")
+            return self._json(self._message(data))
+        if request.method == "DELETE":
+            return web.Response(status=204)
+        return self._json(self._message({"content": ""}))
+
+    async def _unknown(self, request: web.Request) -> web.Response:
+        self.violations.append(f"unexpected request {request.method} {request.path}")
+        return self._error(404, 0, "404: Not Found")
+
+    # --- gateway ------------------------------------------------------------------
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._ws = ws
+        await ws.send_json({"op": 10, "d": {"heartbeat_interval": 41250}})
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                break
+            payload = msg.json()
+            op = payload.get("op")
+            if op == 1:
+                await ws.send_json({"op": 11})
+            elif op == 2:
+                await self._identify(ws, payload["d"])
+            elif op == 6:
+                self.resumes += 1
+                await self._send(ws, "RESUMED", {})
+        return ws
+
+    async def _identify(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
+        if data.get("token") != self.token:
+            await ws.close(code=4004, message=b"Authentication failed.")
+            return
+        if data.get("intents", 0) & ((1 << 1) | (1 << 8) | (1 << 15)):
+            await ws.close(code=4014, message=b"Disallowed intent(s).")
+            return
+        self.identifies += 1
+        self._seq = 0
+        await self._send(
+            ws,
+            "READY",
+            {
+                "v": 10,
+                "user": _BOT_USER,
+                "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
+                "session_id": f"session-{self.identifies}",
+                "resume_gateway_url": self.url.replace("http", "ws", 1) + "/gateway",
+                "application": {"id": str(APP_ID), "flags": 0},
+                "private_channels": [],
+            },
+        )
+        await self._send(ws, "GUILD_CREATE", self._guild())
+        self._ready.set()
+
+    def _guild(self) -> dict[str, Any]:
+        return {
+            "id": str(GUILD_ID),
+            "name": "Film Club",
+            "icon": None,
+            "owner_id": "1",
+            "afk_channel_id": None,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "features": [],
+            "mfa_level": 0,
+            "system_channel_id": None,
+            "premium_tier": 0,
+            "preferred_locale": "en-US",
+            "nsfw_level": 0,
+            "unavailable": False,
+            "member_count": 2,
+            "large": False,
+            "roles": [
+                {
+                    "id": str(GUILD_ID),
+                    "name": "@everyone",
+                    "permissions": "2248473465835073",
+                    "position": 0,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": False,
+                    "mentionable": False,
+                    "flags": 0,
+                }
+            ],
+            "emojis": [],
+            "stickers": [],
+            "channels": [
+                {
+                    "id": str(CHANNEL_ID),
+                    "type": 0,
+                    "name": "look-back",
+                    "position": 0,
+                    "permission_overwrites": [],
+                    "nsfw": False,
+                    "parent_id": None,
+                }
+            ],
+            "members": [
+                {
+                    "user": _BOT_USER,
+                    "roles": [],
+                    "joined_at": "2026-01-01T00:00:00+00:00",
+                    "deaf": False,
+                    "mute": False,
+                    "flags": 0,
+                }
+            ],
+            "threads": [],
+            "voice_states": [],
+            "presences": [],
+        }
+
+    async def _send(self, ws: web.WebSocketResponse, event: str, data: dict[str, Any]) -> None:
+        self._seq += 1
+        await ws.send_json({"op": 0, "t": event, "s": self._seq, "d": data})
+
+    async def drop_connection(self, code: int = 4000) -> None:
+        """Close the gateway as Discord does on an internal error; the bot should resume."""
+        assert self._ws is not None
+        await self._ws.close(code=code, message=b"Unknown error")
+
+    # --- interactions -------------------------------------------------------------
+
+    def _interaction(self, kind: int, data: dict[str, Any], user_id: int) -> dict[str, Any]:
+        interaction_id = next(self._ids)
+        return {
+            "id": str(interaction_id),
+            "application_id": str(APP_ID),
+            "type": kind,
+            "data": data,
+            "guild_id": str(GUILD_ID),
+            "channel_id": str(CHANNEL_ID),
+            "channel": {"id": str(CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID)},
+            "member": {
+                "user": user(user_id),
+                "roles": [],
+                "joined_at": "2026-01-01T00:00:00+00:00",
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+                "permissions": "2248473465835073",
+            },
+            "token": f"itoken-{interaction_id}",
+            "version": 1,
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "app_permissions": "2248473465835073",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(GUILD_ID)},
+            "context": 0,
+            "attachment_size_limit": 8388608,
+        }
+
+    def slash(self, command: str, user_id: int = 501, **options: Any) -> dict[str, Any]:
+        """A slash command interaction; "spoilers on" gives subcommand `on` of /spoilers."""
+        name, *sub = command.split()
+        types = {str: 3, bool: 5, int: 4}
+        opts = [{"name": k, "type": types[type(v)], "value": v} for k, v in options.items()]
+        if sub:
+            opts = [{"name": sub[0], "type": 1, "options": opts}]
+        scope = str(GUILD_ID) if str(GUILD_ID) in self.synced else "global"
+        command_id = next((c["id"] for c in self.synced.get(scope, []) if c["name"] == name), "0")
+        data = {"id": command_id, "name": name, "type": 1, "options": opts}
+        return self._interaction(2, data, user_id)
+
+    def click(self, reply: Reply, label: str, user_id: int = 501) -> dict[str, Any]:
+        """A button click on a message the bot sent."""
+        data = {"custom_id": reply.button(label), "component_type": 2}
+        payload = self._interaction(3, data, user_id)
+        payload["message"] = reply.message
+        return payload
+
+    async def send(self, interaction: dict[str, Any]) -> asyncio.Future:
+        """Dispatch an interaction; the future resolves with the bot's first response."""
+        assert self._ws is not None and not self._ws.closed, "the bot is not connected"
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        interaction_id = int(interaction["id"])
+        self._pending[interaction_id] = _Pending(time.monotonic(), interaction["token"], future)
+        await self._send(self._ws, "INTERACTION_CREATE", interaction)
+        return future
+
+    async def ask(self, interaction: dict[str, Any], timeout: float = 10.0) -> Reply:
+        """Dispatch an interaction and wait for the bot's first response."""
+        return await asyncio.wait_for(await self.send(interaction), timeout)
+
+    async def followups(self, interaction: dict[str, Any], count: int = 1) -> list[Reply]:
+        token = interaction["token"]
+        async with asyncio.timeout(10):
+            while len(self._followups.get(token, [])) < count:
+                self._followup_event.clear()
+                await self._followup_event.wait()
+        return self._followups[token]

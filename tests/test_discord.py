@@ -1,0 +1,179 @@
+"""The bot as Discord drives it: the real `python -m bot` process against a loopback fake."""
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.bot_process import BotProcess
+from tests.fake_discord import GUILD_ID, FakeDiscord
+from tests.markup import spoiler_segments
+
+TWIST = "axe"  # a word only spoiler passages contain
+
+
+@pytest.fixture
+async def fake():
+    fake = FakeDiscord()
+    await fake.start()
+    yield fake
+    await fake.stop()
+    assert fake.violations == []
+
+
+@pytest.fixture
+async def bot(fake, tmp_path):
+    process = BotProcess(fake, tmp_path)
+    await process.start()
+    yield process
+    await process.stop()
+    assert "Traceback" not in process.log(), process.log()
+
+
+async def test_bot_logs_in_and_syncs_its_commands_to_the_guild(fake, bot):
+    names = {c["name"] for c in fake.synced[str(GUILD_ID)]}
+    assert names == {"ask", "spoilers", "sources"}
+    spoilers = next(c for c in fake.synced[str(GUILD_ID)] if c["name"] == "spoilers")
+    assert {o["name"] for o in spoilers["options"]} == {"on", "off", "status"}
+    ask = next(c for c in fake.synced[str(GUILD_ID)] if c["name"] == "ask")
+    question = next(o for o in ask["options"] if o["name"] == "question")
+    assert question["max_length"] == 300 and question["required"]
+    assert fake.identifies == 1
+
+
+async def test_a_plain_question_gets_a_cited_public_answer(fake, bot):
+    reply = await fake.ask(fake.slash("ask", question="who composed the music?"))
+    assert reply.type == 4 and not reply.ephemeral
+    assert "Haruka Nakamura" in reply.text and "¶" in reply.text
+    assert reply.data["allowed_mentions"] == {"parse": []}
+    assert reply.latency_s < 3
+
+
+async def test_the_bot_gives_the_same_answer_as_the_cli(fake, bot):
+    question = "how long is the movie"
+    reply = await fake.ask(fake.slash("ask", question=question))
+    cli = subprocess.run(
+        [sys.executable, "-m", "bot", "ask", question, "--json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    [expected] = json.loads(cli.stdout)["message"]["embeds"]
+    [got] = reply.embeds
+    for key in ("title", "description", "fields", "footer"):
+        assert got.get(key) == expected.get(key), key
+
+
+async def test_spoilers_are_withheld_until_the_member_opts_in(fake, bot):
+    member = 777
+    before = await fake.ask(fake.slash("ask", member, question="what happens to kyomoto"))
+    assert TWIST not in before.text.lower()
+    assert "withheld" in before.text and "/spoilers on" in before.text
+
+    opted = await fake.ask(fake.slash("spoilers on", member))
+    assert opted.ephemeral and "on" in opted.data["content"]
+
+    after = await fake.ask(fake.slash("ask", member, question="what happens to kyomoto"))
+    assert TWIST in after.text.lower()
+    assert not after.ephemeral
+    for field in after.embeds[0]["fields"]:
+        outside, _ = spoiler_segments(field["value"])
+        assert not any(TWIST in piece.lower() for piece in outside)
+
+    other = await fake.ask(fake.slash("ask", member + 1, question="what happens to kyomoto"))
+    assert TWIST not in other.text.lower()
+
+
+async def test_spoiler_status_and_off_are_ephemeral_and_say_what_they_mean(fake, bot):
+    status = await fake.ask(fake.slash("spoilers status", 9))
+    assert status.ephemeral and "off" in status.data["content"]
+    await fake.ask(fake.slash("spoilers on", 9))
+    off = await fake.ask(fake.slash("spoilers off", 9))
+    assert off.ephemeral and "withholds" in off.data["content"]
+    assert "off" in (await fake.ask(fake.slash("spoilers status", 9))).data["content"]
+
+
+async def test_opt_in_survives_a_restart_of_the_bot_process(fake, bot):
+    await fake.ask(fake.slash("spoilers on", 4242))
+    await bot.stop()
+    await bot.start()
+    reply = await fake.ask(fake.slash("ask", 4242, question="does kyomoto die"))
+    assert TWIST in reply.text.lower() or "murder" in reply.text.lower()
+    assert "withheld" not in reply.text
+
+
+async def test_simultaneous_toggles_are_all_kept(fake, bot):
+    members = range(1000, 1040)
+    futures = [await fake.send(fake.slash("spoilers on", m)) for m in members]
+    replies = await asyncio.wait_for(asyncio.gather(*futures), 20)
+    assert all("on" in r.data["content"] for r in replies)
+    statuses = [await fake.ask(fake.slash("spoilers status", m)) for m in members]
+    assert all("**on**" in s.data["content"] for s in statuses)
+
+
+async def test_asking_too_fast_hits_a_friendly_cooldown(fake, bot):
+    replies = [await fake.ask(fake.slash("ask", 55, question="who directed it")) for _ in range(4)]
+    assert not any(r.ephemeral for r in replies[:3])
+    assert replies[3].ephemeral and "Try again in" in replies[3].data["content"]
+
+
+async def test_an_off_topic_question_gets_an_ephemeral_i_dont_know(fake, bot):
+    reply = await fake.ask(fake.slash("ask", question="what's the weather in tokyo?"))
+    assert reply.ephemeral
+    assert "I don't know" in reply.text and "director" in reply.text
+    assert reply.embeds[0].get("fields") in (None, [])
+
+
+async def test_mentions_and_spoiler_tags_in_a_question_cannot_ping_or_break_out(fake, bot):
+    question = "@everyone <@123> <@&456> ||who|| directed **it**?"
+    reply = await fake.ask(fake.slash("ask", question=question))
+    assert reply.data["allowed_mentions"] == {"parse": []}
+    title = reply.embeds[0]["title"]
+    _, inside = spoiler_segments(title)
+    assert inside == []  # the member's || is escaped, not a tag
+    assert "\\*\\*" in title
+
+
+async def test_more_results_pages_to_the_asker_only(fake, bot):
+    question = "fujino and kyomoto drawing manga together"
+    first = await fake.ask(fake.slash("ask", 31, question=question))
+    second = await fake.ask(fake.click(first, "More results", 31))
+    assert second.ephemeral and second.embeds[0]["fields"]
+    assert second.embeds[0]["fields"][0]["name"].startswith("4.")
+    stranger = await fake.ask(fake.click(first, "More results", 32))
+    assert stranger.ephemeral and "another member" in stranger.data["content"]
+
+
+async def test_sources_lists_every_document(fake, bot):
+    reply = await fake.ask(fake.slash("sources"))
+    names = [f["name"] for f in reply.embeds[0]["fields"]]
+    assert len(names) == 5 and "Look Back - Ending Explained" in names
+
+
+async def test_start_without_a_token_explains_how_to_get_one(fake, tmp_path):
+    process = BotProcess(fake, tmp_path, env={"DISCORD_TOKEN": ""})
+    await process.start(wait=False)
+    assert await process.wait() == 2
+    log = process.log()
+    assert "No Discord bot token found" in log and ".env" in log
+    assert "Traceback" not in log
+
+
+async def test_a_rejected_token_gets_the_same_kind_of_message(fake, tmp_path):
+    process = BotProcess(fake, tmp_path, env={"DISCORD_TOKEN": "wrong.token"})
+    await process.start(wait=False)
+    assert await process.wait() == 2
+    log = process.log()
+    assert "rejected the bot token" in log and "Traceback" not in log
+    assert "wrong.token" not in log
+
+
+async def test_a_broken_corpus_stops_start_up_with_the_file_named(fake, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "manifest.toml").write_text("[film\n")
+    process = BotProcess(fake, tmp_path, env={"CORPUS_DIR": str(corpus)})
+    await process.start(wait=False)
+    assert await process.wait() == 2
+    assert "manifest.toml is not valid TOML" in process.log()
+    assert "Traceback" not in process.log()
