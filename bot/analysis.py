@@ -42,8 +42,9 @@ _stemmer = snowballstemmer.stemmer("english")
 
 def normalize(text: str) -> str:
     """Fold width, case and apostrophes; drop invisible format characters (zero-width etc.)."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    if not text.isascii():  # ASCII has no width forms or invisible characters
+        text = unicodedata.normalize("NFKC", text)
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     return text.casefold().replace("\u2019", "'").replace("\u2018", "'")
 
 

@@ -31,7 +31,7 @@ EMBED_TOTAL_MAX = 6000
 SPOILER = "||"
 ELLIPSIS = "…"
 _ATOM = re.compile(r"\\.|.", re.DOTALL)  # one escaped pair or one character
-_EMPHASIS = frozenset("|*_~`")
+_LIVE_EMPHASIS = re.compile(r"(\\.)|([|*_~`])", re.DOTALL)  # an escape pair, or a bare mark
 _SAFE_URL = re.compile(r"https?://[^\s()<>|\\*_`~\[\]]+")
 # Room kept in each embed for the description and footer this module writes.
 _DESCRIPTION_BUDGET = 1000
@@ -89,7 +89,7 @@ def escape(text: str) -> str:
     `**` inside it live; a second pass escapes every emphasis or spoiler character left.
     """
     escaped = escape_markdown(text, ignore_links=False)
-    return "".join("\\" + a if a in _EMPHASIS else a for a in _ATOM.findall(escaped))
+    return _LIVE_EMPHASIS.sub(lambda m: m.group(1) or "\\" + m.group(2), escaped)
 
 
 def truncate(escaped: str, limit: int, *, keep: str = "start") -> str:

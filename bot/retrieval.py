@@ -50,20 +50,41 @@ class PostingsIndex:
         self.n_docs = n
         self.vocab: dict[str, int] = {}
         term_ids = np.fromiter(
-            (self.vocab.setdefault(t, len(self.vocab)) for doc in docs for t in doc), np.int64
+            (self.vocab.setdefault(t, len(self.vocab)) for doc in docs for t in doc), np.int32
         )
-        lengths = np.fromiter((len(doc) for doc in docs), np.float64, n)
-        doc_of = np.repeat(np.arange(n, dtype=np.int64), lengths.astype(np.int64))
-        # One sort groups the postings by term, then by chunk, and counts term frequencies.
-        pairs, tf = np.unique(term_ids * n + doc_of, return_counts=True)
-        term_of = pairs // n
-        self.doc_ids = (pairs % n).astype(np.int32)
+        lengths = np.fromiter((len(doc) for doc in docs), np.int64, n)
+        # Sort (term, chunk) keys: postings grouped by term, chunks ascending, and
+        # repeats of a term in a chunk side by side, so runs are term frequencies.
+        # Steps are ordered to free each big array early (100k chunks: ~8M keys).
+        keys = term_ids.astype(np.int64)
+        del term_ids
+        keys *= n
+        keys += np.repeat(np.arange(n, dtype=np.int32), lengths)
+        keys.sort()
+        run_start = np.empty(len(keys), dtype=bool)
+        run_start[:1] = True
+        np.not_equal(keys[1:], keys[:-1], out=run_start[1:])
+        starts = np.flatnonzero(run_start)
+        del run_start
+        unique_keys = keys[starts]
+        total = len(keys)
+        del keys
+        tf = np.empty(len(starts))
+        np.subtract(starts[1:], starts[:-1], out=tf[:-1], casting="unsafe")
+        tf[-1:] = total - starts[-1:]
+        del starts
+        term_of = (unique_keys // n).astype(np.int32)
+        self.doc_ids = (unique_keys % n).astype(np.int32)
+        del unique_keys
         df = np.bincount(term_of, minlength=len(self.vocab))
         self.offsets = np.concatenate(([0], np.cumsum(df)))
         self.idf = np.log1p((n - df + 0.5) / (df + 0.5))
-        avgdl = lengths.mean() or 1.0
+        avgdl = float(lengths.mean()) or 1.0
         norm = k1 * (1 - b + b * lengths[self.doc_ids] / avgdl)
-        self.weights = self.idf[term_of] * tf * (k1 + 1) / (tf + norm)
+        tf *= k1 + 1
+        tf /= (tf / (k1 + 1)) + norm
+        tf *= self.idf[term_of]
+        self.weights = tf
         self.max_idf = float(np.log1p((n + 0.5) / 0.5))  # a term no chunk has
 
     @property
@@ -82,27 +103,47 @@ class PostingsIndex:
         lo, hi = self.offsets[tid], self.offsets[tid + 1]
         return self.doc_ids[lo:hi], self.weights[lo:hi]
 
+    def _accumulate(self, query: Mapping[str, float]) -> tuple[np.ndarray | None, np.ndarray]:
+        """Scores of the chunks the query touches: (ids, scores), or (None, a dense array).
+
+        Few postings are merged directly, so the cost does not grow with the corpus;
+        many are added into one dense array, which is cheaper than merging them.
+        """
+        postings = [(*self.postings(t), qw) for t, qw in query.items()]
+        postings = [p for p in postings if len(p[0])]
+        if sum(len(ids) for ids, _, _ in postings) * 8 < self.n_docs:
+            if not postings:
+                return np.empty(0, np.int32), np.empty(0)
+            ids, inverse = np.unique(
+                np.concatenate([ids for ids, _, _ in postings]), return_inverse=True
+            )
+            weights = np.concatenate([w * qw for _, w, qw in postings])
+            return ids, np.bincount(inverse, weights=weights)
+        dense = np.zeros(self.n_docs)
+        for ids, w, qw in postings:
+            dense[ids] += w if qw == 1.0 else w * qw  # ids are unique within a term
+        return None, dense
+
     def scores(self, query: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
         """(chunk ids, scores) for every chunk with a query term; weight 1 = rank-bm25."""
-        ids, weights = [], []
-        for term, qw in query.items():
-            t_ids, t_w = self.postings(term)
-            ids.append(t_ids)
-            weights.append(t_w * qw)
-        if not ids:
-            return np.empty(0, np.int32), np.empty(0, np.float64)
-        chunk_ids, inverse = np.unique(np.concatenate(ids), return_inverse=True)
-        return chunk_ids, np.bincount(inverse, weights=np.concatenate(weights))
+        ids, scores = self._accumulate(query)
+        if ids is None:
+            ids = np.flatnonzero(scores)
+            scores = scores[ids]
+        return ids, scores
 
     def top(self, query: Mapping[str, float], k: int) -> list[tuple[int, float]]:
         """The k best (chunk id, score), best first, ties by chunk id; zero scores dropped."""
-        ids, scores = self.scores(query)
-        keep = scores > 0
-        ids, scores = ids[keep], scores[keep]
-        if len(ids) > k:
-            part = np.argpartition(-scores, k - 1)[:k]
-            ids, scores = ids[part], scores[part]
-        order = np.lexsort((ids, -scores))
+        ids, scores = self._accumulate(query)
+        if len(scores) > k:
+            # Keep every chunk tied with the k-th score, so ties break by id as rank-bm25's do.
+            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+            keep = np.flatnonzero(scores >= max(kth, np.finfo(float).tiny))
+            ids, scores = (keep if ids is None else ids[keep]), scores[keep]
+        else:
+            keep = np.flatnonzero(scores > 0)
+            ids, scores = (keep if ids is None else ids[keep]), scores[keep]
+        order = np.lexsort((ids, -scores))[:k]
         return [(int(ids[i]), float(scores[i])) for i in order]
 
 
@@ -147,9 +188,10 @@ class Retriever:
 
     def __init__(self, corpus: Corpus, k1: float = K1, b: float = B) -> None:
         self.corpus = corpus
-        self.index = PostingsIndex(
-            [analysis.terms(f"{c.section or ''}\n{c.text}") for c in corpus.chunks], k1, b
-        )
+        docs = [analysis.terms(f"{c.section or ''}\n{c.text}") for c in corpus.chunks]
+        self.index = PostingsIndex(docs, k1, b)
+        self._chunk_terms = [frozenset(doc) for doc in docs]
+        self._corrections: dict[str, str] = {}
         # Each synonym group: the phrases that trigger it (stemmed words, stopwords kept,
         # so "how long" works) and the terms it adds to the query.
         self._synonyms = [
@@ -158,6 +200,11 @@ class Retriever:
                 {t for member in group for t in analysis.terms(member)},
             )
             for group in corpus.synonyms
+        ]
+        # Each chunk's sentences with their terms, for highlighting without re-analysis.
+        self._sentences = [
+            tuple((s, frozenset(analysis.terms(s))) for s in sentences(c.text))
+            for c in corpus.chunks
         ]
         self._title = analysis.words(corpus.film)
         self._by_initial: dict[str, list[str]] = defaultdict(list)
@@ -168,8 +215,10 @@ class Retriever:
         """A corpus term close to an unknown one ("oshiyma" -> "oshiyama"), else itself."""
         if term in self.index.vocab or len(term) < 4:
             return term
-        close = difflib.get_close_matches(term, self._by_initial[term[:1]], 1, FUZZY_CUTOFF)
-        return close[0] if close else term
+        if term not in self._corrections:
+            close = difflib.get_close_matches(term, self._by_initial[term[:1]], 1, FUZZY_CUTOFF)
+            self._corrections[term] = close[0] if close else term
+        return self._corrections[term]
 
     def query(self, question: str) -> tuple[QueryWord, ...]:
         """The question's words, each corrected and expanded with its synonyms.
@@ -183,10 +232,13 @@ class Retriever:
             terms = [t for t in terms if t not in self._title] or terms
         corrected = {t: self._correct(t) for t in terms}
         sequence = [corrected.get(w, w) for w in analysis.words(question)]
+        present = set(sequence)
         alternatives = {t: {corrected[t]: 1.0} for t in terms}
         for phrases, expansion in self._synonyms:
             for phrase in phrases:
-                if not analysis.contains_phrase(sequence, list(phrase)):
+                if not present.issuperset(phrase):
+                    continue
+                if len(phrase) > 1 and not analysis.contains_phrase(sequence, list(phrase)):
                     continue
                 for t in terms:
                     base = corrected[t]
@@ -222,27 +274,21 @@ class Retriever:
             coverage = self._coverage(words, chunk_id) / total_idf
             if hits and score < RELATIVE_FLOOR * hits[0].score:
                 break
-            hits.append(Hit(chunk, score, coverage, self._highlight(words, chunk)))
+            hits.append(Hit(chunk, score, coverage, self._highlight(words, chunk_id)))
         abstained = not hits or max(h.coverage for h in hits) < MIN_COVERAGE
         return SearchResult(() if abstained else tuple(hits), abstained, words)
 
     def _coverage(self, words: Sequence[QueryWord], chunk_id: int) -> float:
-        covered = 0.0
-        for w in words:
-            best = 0.0
-            for term, weight in w.alternatives.items():
-                ids, _ = self.index.postings(term)
-                if weight > best and np.any(ids == chunk_id):
-                    best = weight
-            covered += best * w.idf
-        return covered
+        present = self._chunk_terms[chunk_id]
+        return sum(
+            max((wt for t, wt in w.alternatives.items() if t in present), default=0.0) * w.idf
+            for w in words
+        )
 
-    @staticmethod
-    def _highlight(words: Sequence[QueryWord], chunk: Chunk) -> str:
+    def _highlight(self, words: Sequence[QueryWord], chunk_id: int) -> str:
         """The sentence of the chunk that matches the most question weight."""
         best, best_score = "", -1.0
-        for sentence in sentences(chunk.text):
-            present = set(analysis.terms(sentence))
+        for sentence, present in self._sentences[chunk_id]:
             score = sum(
                 max((wt for t, wt in w.alternatives.items() if t in present), default=0.0) * w.idf
                 for w in words

@@ -4,6 +4,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ class BotProcess:
     workdir: Path
     env: dict[str, str] = field(default_factory=dict)
     process: asyncio.subprocess.Process | None = None
+    started_at: float = 0.0
 
     @property
     def log_path(self) -> Path:
@@ -39,6 +41,7 @@ class BotProcess:
     async def start(self, wait: bool = True) -> None:
         self.fake.new_session()
         log = self.log_path.open("ab")
+        self.started_at = time.monotonic()
         # cwd is the test's folder, so a developer's own .env is never read.
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.fake_launcher",

@@ -149,6 +149,7 @@ class FakeDiscord:
         self._followup_event = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.synced_at = 0.0
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -241,6 +242,7 @@ class FakeDiscord:
             for command in commands
         ]
         self.synced[scope] = given
+        self.synced_at = time.monotonic()
         self._synced_event.set()
         return self._json(given)
 

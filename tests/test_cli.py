@@ -125,3 +125,15 @@ def test_eval_prints_every_metric():
         assert metric in result.stdout
     baseline = run("eval", "--baseline")
     assert baseline.returncode == 0 and "plain rank-bm25" in baseline.stdout
+
+
+def test_bench_json_reports_both_engines_for_every_corpus():
+    result = run("bench", "--sizes", "300", "--queries", "20", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    rows = {(r["engine"], r["chunks"]) for r in data["rows"]}
+    assert {("project", 300), ("rank-bm25", 300)} <= rows
+    assert len(rows) == 4  # and the shipped corpus, for both
+    for row in data["rows"]:
+        assert row["build_s"] >= 0 and row["p50_ms"] <= row["p99_ms"]
+    assert data["machine"]["cpus"] >= 1

@@ -47,6 +47,22 @@ def test_postings_index_ranks_exactly_like_rank_bm25(seed, n_docs, vocab):
         assert all(expected[i] == pytest.approx(s, rel=1e-9) for i, s in got)
 
 
+def test_sparse_and_dense_scoring_paths_both_match_rank_bm25():
+    rng = random.Random(7)
+    docs = random_corpus(rng, 3000, 4000)
+    reference, index = LuceneBM25(docs), PostingsIndex(docs)
+    rare, common = ["w3990", "w3500"], ["w0", "w1", "w2"]
+    assert index._accumulate(dict.fromkeys(rare, 1.0))[0] is not None  # merged postings
+    assert index._accumulate(dict.fromkeys(common, 1.0))[0] is None  # dense accumulation
+    for query in (rare, common, rare + common):
+        expected = reference.get_scores(query)
+        got = index.top(dict.fromkeys(query, 1.0), 20)
+        assert got, query
+        assert all(expected[i] == pytest.approx(s, rel=1e-9) for i, s in got)
+        best = sorted(expected[expected > 0], reverse=True)[: len(got)]
+        assert [s for _, s in got] == pytest.approx(best, rel=1e-9)
+
+
 def test_top_drops_zero_scores_and_unknown_terms():
     index = PostingsIndex([["a"], ["b"]])
     assert index.top({"zzz": 1.0}, 5) == []
