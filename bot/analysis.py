@@ -13,6 +13,8 @@ import snowballstemmer
 
 # A word is a run of letters/digits, optionally joined by apostrophes ("didn't").
 _WORD = re.compile(r"\w+(?:'\w+)*")
+# Links and Discord mention markup carry no words a passage could match.
+_NOISE = re.compile(r"https?://\S+|<(?:@[!&]?|#)\d+>|@(?:everyone|here)\b", re.IGNORECASE)
 # Han, Hiragana and Katakana have no spaces between words: index them as
 # overlapping character bigrams, as Lucene's CJK analyzer does.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]+")
@@ -58,7 +60,7 @@ def stem(word: str) -> str:
 
 def _surface_words(text: str) -> list[str]:
     out: list[str] = []
-    for match in _WORD.finditer(normalize(text)):
+    for match in _WORD.finditer(_NOISE.sub(" ", normalize(text))):
         word = match.group()
         if not _CJK.search(word):
             out.append(word)

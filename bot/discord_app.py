@@ -4,6 +4,7 @@ Everything a member sees is decided by the core (answer, render); this module on
 reads the member's setting, calls the core, and sends what it returns.
 """
 
+import asyncio
 import logging
 import math
 import sqlite3
@@ -163,10 +164,13 @@ spoilers = app_commands.Group(
 
 
 async def _set_spoilers(interaction: discord.Interaction[LookBackBot], on: bool) -> None:
+    # A locked database file may make the write wait; acknowledge first, then write
+    # off the event loop, and confirm only after the commit.
+    await interaction.response.defer(ephemeral=True, thinking=True)
     try:
-        interaction.client.prefs.set_spoilers(interaction.user.id, on)
-    except sqlite3.Error:
-        log.exception("could not save the spoiler setting")
+        await asyncio.to_thread(interaction.client.prefs.set_spoilers, interaction.user.id, on)
+    except sqlite3.Error as exc:
+        log.warning("could not save a spoiler setting: %s", exc)
         await reply(interaction, SAVE_FAILED)
         return
     await reply(interaction, SPOILERS_ON if on else SPOILERS_OFF)

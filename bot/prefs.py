@@ -1,11 +1,14 @@
 """Members' spoiler opt-ins, kept in a SQLite file so they survive restarts.
 
-Every change is committed before `set` returns, so a member is only ever told
-"saved" about a choice that is on disk. WAL mode lets a second process read
+Every change is committed before `set_spoilers` returns, so a member is only ever
+told "saved" about a choice that is on disk. WAL mode lets a second process read
 while one writes; a busy timeout makes concurrent writers wait instead of fail.
+The bot writes from a worker thread (a locked file must not stall the event loop),
+so one lock serialises use of the connection.
 """
 
 import sqlite3
+import threading
 from pathlib import Path
 
 # Each entry upgrades the schema by one version (PRAGMA user_version).
@@ -19,7 +22,7 @@ MIGRATIONS = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-BUSY_TIMEOUT_S = 5.0
+BUSY_TIMEOUT_S = 2.0  # a one-row upsert never needs longer; past it, say so
 
 
 class PrefsError(Exception):
@@ -27,11 +30,14 @@ class PrefsError(Exception):
 
 
 class SpoilerPrefs:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
+        self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            self._db = sqlite3.connect(
+                self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
@@ -60,14 +66,15 @@ class SpoilerPrefs:
                 self._db.execute(f"PRAGMA user_version = {number + 1}")
 
     def spoilers_on(self, user_id: int) -> bool:
-        row = self._db.execute(
-            "SELECT spoilers FROM spoiler_prefs WHERE user_id = ?", (user_id,)
-        ).fetchone()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT spoilers FROM spoiler_prefs WHERE user_id = ?", (user_id,)
+            ).fetchone()
         return bool(row and row[0])
 
     def set_spoilers(self, user_id: int, on: bool) -> None:
         """Store the choice; returns only once it is committed."""
-        with self._db:
+        with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT INTO spoiler_prefs (user_id, spoilers) VALUES (?, ?) "
@@ -77,4 +84,5 @@ class SpoilerPrefs:
             )
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()

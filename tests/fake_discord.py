@@ -529,6 +529,13 @@ class FakeDiscord:
         """Dispatch an interaction and wait for the bot's first response."""
         return await asyncio.wait_for(await self.send(interaction), timeout)
 
+    async def answer(self, interaction: dict[str, Any]) -> Reply:
+        """What the member ends up seeing: the first response, or after a defer, the follow-up."""
+        first = await self.ask(interaction)
+        if first.type != 5:
+            return first
+        return (await self.followups(interaction))[0]
+
     async def followups(self, interaction: dict[str, Any], count: int = 1) -> list[Reply]:
         token = interaction["token"]
         async with asyncio.timeout(10):

@@ -30,3 +30,8 @@ def test_phrases_match_on_stemmed_words_with_stopwords_kept():
     assert analysis.contains_phrase(words, analysis.words("what if"))
     assert not analysis.contains_phrase(words, analysis.words("if what"))
     assert not analysis.contains_phrase(words, [])
+
+
+def test_links_and_mentions_are_not_words():
+    noisy = "<@123> <@!9> <@&456> <#789> @everyone @here https://x.y/look||back who composed it"
+    assert analysis.terms(noisy) == analysis.terms("who composed it")

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tests.bot_process import BotProcess
-from tests.fake_discord import GUILD_ID, FakeDiscord
+from tests.fake_discord import GUILD_ID, TOKEN, FakeDiscord
 from tests.markup import spoiler_segments
 
 TWIST = "axe"  # a word only spoiler passages contain
@@ -30,6 +30,7 @@ async def bot(fake, tmp_path):
     yield process
     await process.stop()
     assert "Traceback" not in process.log(), process.log()
+    assert TOKEN not in process.log()
 
 
 async def test_bot_logs_in_and_syncs_its_commands_to_the_guild(fake, bot):
@@ -70,7 +71,7 @@ async def test_spoilers_are_withheld_until_the_member_opts_in(fake, bot):
     assert TWIST not in before.text.lower()
     assert "withheld" in before.text and "/spoilers on" in before.text
 
-    opted = await fake.ask(fake.slash("spoilers on", member))
+    opted = await fake.answer(fake.slash("spoilers on", member))
     assert opted.ephemeral and "on" in opted.data["content"]
 
     after = await fake.ask(fake.slash("ask", member, question="what happens to kyomoto"))
@@ -87,14 +88,14 @@ async def test_spoilers_are_withheld_until_the_member_opts_in(fake, bot):
 async def test_spoiler_status_and_off_are_ephemeral_and_say_what_they_mean(fake, bot):
     status = await fake.ask(fake.slash("spoilers status", 9))
     assert status.ephemeral and "off" in status.data["content"]
-    await fake.ask(fake.slash("spoilers on", 9))
-    off = await fake.ask(fake.slash("spoilers off", 9))
+    await fake.answer(fake.slash("spoilers on", 9))
+    off = await fake.answer(fake.slash("spoilers off", 9))
     assert off.ephemeral and "withholds" in off.data["content"]
     assert "off" in (await fake.ask(fake.slash("spoilers status", 9))).data["content"]
 
 
 async def test_opt_in_survives_a_restart_of_the_bot_process(fake, bot):
-    await fake.ask(fake.slash("spoilers on", 4242))
+    await fake.answer(fake.slash("spoilers on", 4242))
     await bot.stop()
     await bot.start()
     reply = await fake.ask(fake.slash("ask", 4242, question="does kyomoto die"))
@@ -104,9 +105,11 @@ async def test_opt_in_survives_a_restart_of_the_bot_process(fake, bot):
 
 async def test_simultaneous_toggles_are_all_kept(fake, bot):
     members = range(1000, 1040)
-    futures = [await fake.send(fake.slash("spoilers on", m)) for m in members]
-    replies = await asyncio.wait_for(asyncio.gather(*futures), 20)
-    assert all("on" in r.data["content"] for r in replies)
+    toggles = [fake.slash("spoilers on", m) for m in members]
+    acks = [await fake.send(t) for t in toggles]
+    await asyncio.wait_for(asyncio.gather(*acks), 20)
+    replies = [(await fake.followups(t))[0] for t in toggles]
+    assert all("**on**" in r.data["content"] and r.ephemeral for r in replies)
     statuses = [await fake.ask(fake.slash("spoilers status", m)) for m in members]
     assert all("**on**" in s.data["content"] for s in statuses)
 
@@ -177,3 +180,69 @@ async def test_a_broken_corpus_stops_start_up_with_the_file_named(fake, tmp_path
     assert await process.wait() == 2
     assert "manifest.toml is not valid TOML" in process.log()
     assert "Traceback" not in process.log()
+
+
+async def test_a_locked_database_gets_a_friendly_retry_and_changes_nothing(fake, bot, tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "prefs.sqlite3"), "4"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    reply = await fake.answer(fake.slash("spoilers on", 66))
+    assert reply.ephemeral and "nothing changed" in reply.data["content"]
+    holder.wait(10)
+    status = await fake.answer(fake.slash("spoilers status", 66))
+    assert "**off**" in status.data["content"]
+
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("ROLLBACK")
+"""
+
+
+@pytest.mark.parametrize(
+    ("question", "expect"),
+    [
+        ("🙂🙂🙂", "I don't know"),
+        ("?!...", "I don't know"),
+        ("ルックバック", "ルックバック"),
+        ("who\u200b directed\u200d it\x07", "Oshiyama"),
+        ("```\nwho composed the music\n```", "Nakamura"),
+        ("> who composed the music", "Nakamura"),
+        ("https://example.com/look||back who composed the music", "Nakamura"),
+        ("<@&456> <#789> @here who directed it", "Oshiyama"),
+    ],
+)
+async def test_odd_questions_get_an_answer_or_a_friendly_i_dont_know(fake, bot, question, expect):
+    reply = await fake.ask(fake.slash("ask", question=question))
+    assert expect in reply.text
+    assert reply.data["allowed_mentions"] == {"parse": []}
+    for place_text in [reply.embeds[0]["title"], reply.embeds[0].get("description", "")]:
+        _, inside = spoiler_segments(place_text)
+        assert inside == []
+
+
+async def test_commands_keep_working_after_the_gateway_drops(fake, bot):
+    await fake.ask(fake.slash("ask", question="who directed it"))
+    await fake.drop_connection(4000)
+    async with asyncio.timeout(20):
+        while fake.resumes + fake.identifies < 2:
+            await asyncio.sleep(0.05)
+    reply = await fake.ask(fake.slash("ask", 2, question="who composed the music"))
+    assert "Nakamura" in reply.text
+
+
+async def test_a_burst_of_200_asks_from_50_members_is_answered_within_limits(fake, bot):
+    asks = [fake.slash("ask", 5000 + n % 50, question="who directed it") for n in range(200)]
+    futures = [await fake.send(a) for a in asks]
+    replies = await asyncio.wait_for(asyncio.gather(*futures), 60)
+    answered = [r for r in replies if not r.ephemeral]
+    cooled = [r for r in replies if r.ephemeral]
+    assert len(answered) == 50 * 3  # three asks per member per 30 s
+    assert all("Try again in" in r.data["content"] for r in cooled) and len(cooled) == 50
+    assert all(r.latency_s < 3 for r in replies)
