@@ -5,9 +5,10 @@ synonyms, highlighting) goes through here, so "Oshiyama." in a paragraph and
 "oshiyama" in a question always meet.
 """
 
+import itertools
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import snowballstemmer
 
@@ -45,9 +46,23 @@ _stemmer = snowballstemmer.stemmer("english")
 def normalize(text: str) -> str:
     """Fold width, case and apostrophes; drop invisible format characters (zero-width etc.)."""
     if not text.isascii():  # ASCII has no width forms or invisible characters
-        text = unicodedata.normalize("NFKC", text)
-        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+        text = _invisible().sub("", unicodedata.normalize("NFKC", text))
     return text.casefold().replace("\u2019", "'").replace("\u2018", "'")
+
+
+@cache
+def _invisible() -> re.Pattern[str]:
+    """Matches format characters (Cf): zero-width, bidi marks, tags (planes 0, 1, 14 only)."""
+    planes = itertools.chain(range(0x20000), range(0xE0000, 0xE1000))
+    codes = [c for c in planes if unicodedata.category(chr(c)) == "Cf"]
+    ranges: list[list[int]] = []
+    for c in codes:  # as ranges: a class of single characters is many times slower
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    body = "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+    return re.compile(f"[{body}]")
 
 
 @lru_cache(maxsize=65536)
@@ -62,7 +77,7 @@ def _surface_words(text: str) -> list[str]:
     out: list[str] = []
     for match in _WORD.finditer(_NOISE.sub(" ", normalize(text))):
         word = match.group()
-        if not _CJK.search(word):
+        if word.isascii() or not _CJK.search(word):
             out.append(word)
             continue
         for piece in re.split(f"({_CJK.pattern})", word):

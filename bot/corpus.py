@@ -365,7 +365,8 @@ def _sentence_spans(text: str) -> list[str]:
 
 def _spoiler_group(text: str, settings: _Settings) -> str | None:
     words = analysis.words(text)
+    present = set(words)
     for group, phrase in settings.spoiler_terms:
-        if analysis.contains_phrase(words, list(phrase)):
+        if present.issuperset(phrase) and analysis.contains_phrase(words, list(phrase)):
             return group
     return None

@@ -188,7 +188,15 @@ class Retriever:
 
     def __init__(self, corpus: Corpus, k1: float = K1, b: float = B) -> None:
         self.corpus = corpus
-        docs = [analysis.terms(f"{c.section or ''}\n{c.text}") for c in corpus.chunks]
+        # Each chunk's sentences with their terms, for highlighting without re-analysis;
+        # a chunk's own terms are its heading's and its sentences' (no word spans two).
+        per_sentence = [[(s, analysis.terms(s)) for s in sentences(c.text)] for c in corpus.chunks]
+        self._sentences = [tuple((s, frozenset(t)) for s, t in chunk) for chunk in per_sentence]
+        docs = [
+            analysis.terms(c.section or "") + [t for _, terms in chunk for t in terms]
+            for c, chunk in zip(corpus.chunks, per_sentence, strict=True)
+        ]
+        del per_sentence
         self.index = PostingsIndex(docs, k1, b)
         self._chunk_terms = [frozenset(doc) for doc in docs]
         self._corrections: dict[str, str] = {}
@@ -200,11 +208,6 @@ class Retriever:
                 {t for member in group for t in analysis.terms(member)},
             )
             for group in corpus.synonyms
-        ]
-        # Each chunk's sentences with their terms, for highlighting without re-analysis.
-        self._sentences = [
-            tuple((s, frozenset(analysis.terms(s))) for s in sentences(c.text))
-            for c in corpus.chunks
         ]
         self._title = analysis.words(corpus.film)
         self._by_initial: dict[str, list[str]] = defaultdict(list)

@@ -133,3 +133,23 @@ def test_spoiler_section_starts_at_the_marked_heading(make_corpus):
     assert not first.is_spoiler
     assert last.spoiler == "spoiler section"
     assert last.section == "Ending Explained"
+
+
+def test_a_10_mb_document_is_chunked_under_the_cap_and_served(make_corpus):
+    from bot.answer import answer_question
+    from bot.retrieval import Retriever
+
+    sentences = (DEFAULT_CORPUS / "review-smash-hit.txt").read_text(encoding="utf-8").split(". ")
+    paragraphs, size, n = [], 0, 0
+    while size < 10_000_000:
+        paragraph = ". ".join(sentences[(n + i) % len(sentences)] for i in range(8)) + "."
+        paragraphs.append(paragraph)
+        size += len(paragraph.encode()) + 2
+        n += 1
+    paragraphs.append("The zebrafish composer is a made-up fact found only here.")
+    directory = make_corpus({"big.txt": "\n\n".join(paragraphs)}, entry("big", "big.txt"))
+    corpus = load_corpus(directory)
+    assert len(corpus.chunks) >= len(paragraphs)
+    assert all(len(c.text) <= MAX_CHUNK_CHARS for c in corpus.chunks)
+    answer = answer_question(Retriever(corpus), "zebrafish composer", spoilers=False)
+    assert "zebrafish" in answer.passages[0].chunk.text
