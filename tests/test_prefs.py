@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.prefs import SCHEMA_VERSION, PrefsError, SpoilerPrefs
+from tests.sqlite_lock import hold_lock
 
 
 def test_the_file_is_created_in_wal_mode_with_the_schema_version(tmp_path):
@@ -62,23 +63,10 @@ def test_an_unwritable_location_gets_a_clear_error():
         SpoilerPrefs(Path("/proc/lookback/prefs.sqlite3"))
 
 
-HOLDER = """
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-db.execute("COMMIT")
-"""
-
-
 def test_a_write_waits_for_another_process_lock_then_succeeds(tmp_path):
     path = tmp_path / "p.sqlite3"
     prefs = SpoilerPrefs(path)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path), "0.5"], stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    holder = hold_lock(path, 0.5)
     start = time.monotonic()
     prefs.set_spoilers(9, True)
     assert time.monotonic() - start >= 0.2
