@@ -190,3 +190,46 @@ async def test_a_locked_database_gets_a_friendly_retry_and_changes_nothing(fake,
     holder.wait(10)
     status = await fake.answer(fake.slash("spoilers status", 66))
     assert "**off**" in status.data["content"]
+
+
+@pytest.mark.parametrize(
+    ("question", "expect"),
+    [
+        ("🙂🙂🙂", "I don't know"),
+        ("?!...", "I don't know"),
+        ("ルックバック", "ルックバック"),
+        ("who\u200b directed\u200d it\x07", "Oshiyama"),
+        ("```\nwho composed the music\n```", "Nakamura"),
+        ("> who composed the music", "Nakamura"),
+        ("https://example.com/look||back who composed the music", "Nakamura"),
+        ("<@&456> <#789> @here who directed it", "Oshiyama"),
+    ],
+)
+async def test_odd_questions_get_an_answer_or_a_friendly_i_dont_know(fake, bot, question, expect):
+    reply = await fake.ask(fake.slash("ask", question=question))
+    assert expect in reply.text
+    assert reply.data["allowed_mentions"] == {"parse": []}
+    for place_text in [reply.embeds[0]["title"], reply.embeds[0].get("description", "")]:
+        _, inside = spoiler_segments(place_text)
+        assert inside == []
+
+
+async def test_commands_keep_working_after_the_gateway_drops(fake, bot):
+    await fake.ask(fake.slash("ask", question="who directed it"))
+    await fake.drop_connection(4000)
+    async with asyncio.timeout(20):
+        while fake.resumes + fake.identifies < 2:
+            await asyncio.sleep(0.05)
+    reply = await fake.ask(fake.slash("ask", 2, question="who composed the music"))
+    assert "Nakamura" in reply.text
+
+
+async def test_a_burst_of_200_asks_from_50_members_is_answered_within_limits(fake, bot):
+    asks = [fake.slash("ask", 5000 + n % 50, question="who directed it") for n in range(200)]
+    futures = [await fake.send(a) for a in asks]
+    replies = await asyncio.wait_for(asyncio.gather(*futures), 60)
+    answered = [r for r in replies if not r.ephemeral]
+    cooled = [r for r in replies if r.ephemeral]
+    assert len(answered) == 50 * 3  # three asks per member per 30 s
+    assert all("Try again in" in r.data["content"] for r in cooled) and len(cooled) == 50
+    assert all(r.latency_s < 3 for r in replies)
