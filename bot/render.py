@@ -19,13 +19,11 @@ from discord.utils import escape_markdown
 from bot.answer import PAGE_SIZE, Answer, Passage
 from bot.corpus import Corpus
 
-CONTENT_MAX = 2000
+# Discord's limits for the parts this module fills (content stays empty).
 TITLE_MAX = 256
-DESCRIPTION_MAX = 4096
 FIELD_NAME_MAX = 256
 FIELD_VALUE_MAX = 1024
 FIELDS_MAX = 25
-FOOTER_MAX = 2048
 EMBED_TOTAL_MAX = 6000
 
 SPOILER = "||"
@@ -50,11 +48,6 @@ class Embed:
     description: str
     fields: tuple[Field, ...]
     footer: str
-
-    def total_chars(self) -> int:
-        parts = [self.title, self.description, self.footer]
-        parts += [s for f in self.fields for s in (f.name, f.value)]
-        return sum(len(p) for p in parts)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"title": self.title, "type": "rich"}

@@ -87,11 +87,6 @@ class PostingsIndex:
         self.weights = tf
         self.max_idf = float(np.log1p((n + 0.5) / 0.5))  # a term no chunk has
 
-    @property
-    def nbytes(self) -> int:
-        arrays = (self.doc_ids, self.weights, self.offsets, self.idf)
-        return sum(a.nbytes for a in arrays)
-
     def term_idf(self, term: str) -> float:
         tid = self.vocab.get(term)
         return self.max_idf if tid is None else float(self.idf[tid])

@@ -59,22 +59,22 @@ def message_violations(data: dict[str, Any]) -> list[str]:
         problems.append("more than 10 embeds")
     total = 0
     for embed in embeds:
-        sizes = {
-            "title": (len(embed.get("title", "")), 256),
-            "description": (len(embed.get("description", "")), 4096),
-            "footer": (len(embed.get("footer", {}).get("text", "")), 2048),
-            "author": (len(embed.get("author", {}).get("name", "")), 256),
-            "fields": (len(embed.get("fields", [])), 25),
+        fields = embed.get("fields", [])
+        parts = {
+            "title": (embed.get("title", ""), 256),
+            "description": (embed.get("description", ""), 4096),
+            "footer": (embed.get("footer", {}).get("text", ""), 2048),
+            "author": (embed.get("author", {}).get("name", ""), 256),
         }
-        for field_data in embed.get("fields", []):
-            sizes["field name"] = (len(field_data.get("name", "")), 256)
-            sizes["field value"] = (len(field_data.get("value", "")), 1024)
-            if not field_data.get("name") or not field_data.get("value"):
+        for f in fields:
+            parts[f"field name {f.get('name')!r}"] = (f.get("name", ""), 256)
+            parts[f"field value of {f.get('name')!r}"] = (f.get("value", ""), 1024)
+            if not f.get("name") or not f.get("value"):
                 problems.append("empty embed field")
-            total += len(field_data.get("name", "")) + len(field_data.get("value", ""))
-            problems += [f"{k} {n} > {m}" for k, (n, m) in sizes.items() if n > m]
-        problems += [f"{k} {n} > {m}" for k, (n, m) in sizes.items() if n > m]
-        total += sum(sizes[k][0] for k in ("title", "description", "footer", "author"))
+        problems += [f"{k} is {len(t)} > {m}" for k, (t, m) in parts.items() if len(t) > m]
+        if len(fields) > 25:
+            problems.append(f"{len(fields)} fields > 25")
+        total += sum(len(t) for t, _ in parts.values())
     if total > 6000:
         problems.append(f"embeds total {total} > 6000 characters")
     mentions = data.get("allowed_mentions")
