@@ -66,9 +66,9 @@ def message_violations(data: dict[str, Any]) -> list[str]:
             "footer": (embed.get("footer", {}).get("text", ""), 2048),
             "author": (embed.get("author", {}).get("name", ""), 256),
         }
-        for f in fields:
-            parts[f"field name {f.get('name')!r}"] = (f.get("name", ""), 256)
-            parts[f"field value of {f.get('name')!r}"] = (f.get("value", ""), 1024)
+        for n, f in enumerate(fields, 1):
+            parts[f"field {n} name"] = (f.get("name", ""), 256)
+            parts[f"field {n} value"] = (f.get("value", ""), 1024)
             if not f.get("name") or not f.get("value"):
                 problems.append("empty embed field")
         problems += [f"{k} is {len(t)} > {m}" for k, (t, m) in parts.items() if len(t) > m]
