@@ -7,7 +7,9 @@ reads the member's setting, calls the core, and sends what it returns.
 import asyncio
 import logging
 import math
+import signal
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -15,7 +17,7 @@ from discord import app_commands
 
 from bot.answer import MAX_QUESTION_CHARS, PAGE_SIZE, Answer, QuestionError, answer_question
 from bot.config import ConfigError, Settings, load_settings
-from bot.corpus import load_corpus
+from bot.corpus import CorpusError, load_corpus
 from bot.prefs import SpoilerPrefs
 from bot.render import Message, render_answer, render_sources
 from bot.retrieval import Retriever
@@ -72,12 +74,11 @@ class LookBackBot(discord.Client):
             self.tree.add_command(command)
 
     async def setup_hook(self) -> None:
-        corpus = load_corpus(self.settings.corpus_dir)
-        for warning in corpus.warnings:
-            log.warning("%s", warning)
-        self.retriever = Retriever(corpus)
+        self.retriever = _build_retriever(self.settings.corpus_dir)
         self.prefs = SpoilerPrefs(self.settings.db_path)
-        log.info("indexed %d passages from %s", len(corpus.chunks), self.settings.corpus_dir)
+        # A maintainer who edits the corpus sends SIGHUP instead of restarting.
+        self.loop.add_signal_handler(signal.SIGHUP, self._schedule_reload)
+        self._reloads: set[asyncio.Task] = set()
         if self.settings.guild_id is not None:
             guild = discord.Object(id=self.settings.guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -85,6 +86,24 @@ class LookBackBot(discord.Client):
         else:
             synced = await self.tree.sync()
         log.info("synced commands: %s", ", ".join(f"/{c.name}" for c in synced))
+
+    def _schedule_reload(self) -> None:
+        task = asyncio.create_task(self.reload_corpus())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def reload_corpus(self) -> None:
+        """Re-read the corpus off the event loop, then swap it in whole.
+
+        Questions asked meanwhile are answered from the old index; a corpus that
+        fails to load leaves the old one serving.
+        """
+        try:
+            retriever = await asyncio.to_thread(_build_retriever, self.settings.corpus_dir)
+        except CorpusError as exc:
+            log.error("corpus reload failed, still serving the previous corpus: %s", exc)
+            return
+        self.retriever = retriever
 
     async def close(self) -> None:
         if hasattr(self, "prefs"):
@@ -101,6 +120,14 @@ class LookBackBot(discord.Client):
             log.error("/%s failed", name, exc_info=error)
             text = "Sorry, something went wrong with that. It has been logged; please try again."
         await reply(interaction, text)
+
+
+def _build_retriever(corpus_dir: Path) -> Retriever:
+    corpus = load_corpus(corpus_dir)
+    for warning in corpus.warnings:
+        log.warning("%s", warning)
+    log.info("indexed %d passages from %s", len(corpus.chunks), corpus_dir)
+    return Retriever(corpus)
 
 
 async def reply(interaction: discord.Interaction, text: str) -> None:

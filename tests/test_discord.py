@@ -2,11 +2,14 @@
 
 import asyncio
 import json
+import shutil
+import signal
 import subprocess
 import sys
 
 import pytest
 
+from bot.config import DEFAULT_CORPUS
 from tests.bot_process import BotProcess
 from tests.fake_discord import GUILD_ID, TOKEN, FakeDiscord
 from tests.markup import spoiler_segments
@@ -233,3 +236,36 @@ async def test_a_burst_of_200_asks_from_50_members_is_answered_within_limits(fak
     assert len(answered) == 50 * 3  # three asks per member per 30 s
     assert all("Try again in" in r.data["content"] for r in cooled) and len(cooled) == 50
     assert all(r.latency_s < 3 for r in replies)
+
+
+async def wait_for_log(bot: BotProcess, text: str, count: int = 1) -> None:
+    async with asyncio.timeout(20):
+        while bot.log().count(text) < count:
+            await asyncio.sleep(0.05)
+
+
+async def test_questions_during_a_corpus_reload_are_answered(fake, bot):
+    bot.process.send_signal(signal.SIGHUP)
+    during = []
+    while bot.log().count("indexed 32 passages") < 2:
+        question = fake.slash("ask", 700 + len(during), question="who composed the music")
+        during.append(await fake.ask(question))
+        assert len(during) < 2000, "the reload never finished"
+    assert len(during) >= 3  # asked while the new index was being built
+    assert all("Nakamura" in r.text for r in during)
+    assert "Nakamura" in (await fake.ask(fake.slash("ask", 1, question="the music"))).text
+
+
+async def test_a_broken_corpus_on_reload_keeps_the_old_one_serving(fake, tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    bot = BotProcess(fake, tmp_path, env={"CORPUS_DIR": str(corpus)})
+    await bot.start()
+    try:
+        (corpus / "manifest.toml").write_text("[film\n")
+        bot.process.send_signal(signal.SIGHUP)
+        await wait_for_log(bot, "corpus reload failed")
+        reply = await fake.ask(fake.slash("ask", question="who composed the music"))
+        assert "Nakamura" in reply.text
+    finally:
+        await bot.stop()
