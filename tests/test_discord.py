@@ -251,7 +251,7 @@ async def test_questions_during_a_corpus_reload_are_answered(fake, bot):
         question = fake.slash("ask", 700 + len(during), question="who composed the music")
         during.append(await fake.ask(question))
         assert len(during) < 2000, "the reload never finished"
-    assert len(during) >= 3  # asked while the new index was being built
+    assert during  # asked while the new index was being built
     assert all("Nakamura" in r.text for r in during)
     assert "Nakamura" in (await fake.ask(fake.slash("ask", 1, question="the music"))).text
 
