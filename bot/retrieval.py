@@ -175,7 +175,6 @@ class Hit:
 class SearchResult:
     hits: tuple[Hit, ...]
     abstained: bool
-    words: tuple[QueryWord, ...]
 
 
 class Retriever:
@@ -259,7 +258,7 @@ class Retriever:
     def search(self, question: str, limit: int) -> SearchResult:
         words = self.query(question)
         if not words:
-            return SearchResult((), True, words)
+            return SearchResult((), True)
         weights: dict[str, float] = {}
         for w in words:
             for term, weight in w.alternatives.items():
@@ -274,7 +273,7 @@ class Retriever:
                 break
             hits.append(Hit(chunk, score, coverage, self._highlight(words, chunk_id)))
         abstained = not hits or max(h.coverage for h in hits) < MIN_COVERAGE
-        return SearchResult(() if abstained else tuple(hits), abstained, words)
+        return SearchResult(() if abstained else tuple(hits), abstained)
 
     def _coverage(self, words: Sequence[QueryWord], chunk_id: int) -> float:
         present = self._chunk_terms[chunk_id]
