@@ -119,25 +119,15 @@ class PostingsIndex:
             dense[ids] += w if qw == 1.0 else w * qw  # ids are unique within a term
         return None, dense
 
-    def scores(self, query: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
-        """(chunk ids, scores) for every chunk with a query term; weight 1 = rank-bm25."""
-        ids, scores = self._accumulate(query)
-        if ids is None:
-            ids = np.flatnonzero(scores)
-            scores = scores[ids]
-        return ids, scores
-
     def top(self, query: Mapping[str, float], k: int) -> list[tuple[int, float]]:
         """The k best (chunk id, score), best first, ties by chunk id; zero scores dropped."""
         ids, scores = self._accumulate(query)
+        floor = np.finfo(float).tiny  # zero scores are dropped
         if len(scores) > k:
             # Keep every chunk tied with the k-th score, so ties break by id as rank-bm25's do.
-            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
-            keep = np.flatnonzero(scores >= max(kth, np.finfo(float).tiny))
-            ids, scores = (keep if ids is None else ids[keep]), scores[keep]
-        else:
-            keep = np.flatnonzero(scores > 0)
-            ids, scores = (keep if ids is None else ids[keep]), scores[keep]
+            floor = max(floor, np.partition(scores, len(scores) - k)[len(scores) - k])
+        keep = np.flatnonzero(scores >= floor)
+        ids, scores = (keep if ids is None else ids[keep]), scores[keep]
         order = np.lexsort((ids, -scores))[:k]
         return [(int(ids[i]), float(scores[i])) for i in order]
 
@@ -161,6 +151,14 @@ class QueryWord:
     word: str
     alternatives: Mapping[str, float]  # term -> weight (1 for the word or its correction)
     idf: float
+
+
+def _matched_weight(words: Sequence[QueryWord], present: frozenset[str]) -> float:
+    """The question's IDF weight that `present` terms cover (a synonym counts its weight)."""
+    return sum(
+        max((wt for t, wt in w.alternatives.items() if t in present), default=0.0) * w.idf
+        for w in words
+    )
 
 
 @dataclass(frozen=True)
@@ -276,20 +274,13 @@ class Retriever:
         return SearchResult(() if abstained else tuple(hits), abstained)
 
     def _coverage(self, words: Sequence[QueryWord], chunk_id: int) -> float:
-        present = self._chunk_terms[chunk_id]
-        return sum(
-            max((wt for t, wt in w.alternatives.items() if t in present), default=0.0) * w.idf
-            for w in words
-        )
+        return _matched_weight(words, self._chunk_terms[chunk_id])
 
     def _highlight(self, words: Sequence[QueryWord], chunk_id: int) -> str:
         """The sentence of the chunk that matches the most question weight."""
         best, best_score = "", -1.0
         for sentence, present in self._sentences[chunk_id]:
-            score = sum(
-                max((wt for t, wt in w.alternatives.items() if t in present), default=0.0) * w.idf
-                for w in words
-            )
+            score = _matched_weight(words, present)
             if score > best_score:
                 best, best_score = sentence, score
         return best
