@@ -59,9 +59,13 @@ class Chunk:
         return self.spoiler is not None
 
     @property
+    def where(self) -> str:
+        """Its place in the document: ¶3, or ¶3.2 for the second part of a split paragraph."""
+        return f"¶{self.paragraph}" + (f".{self.part}" if self.part else "")
+
+    @property
     def citation(self) -> str:
-        where = f"¶{self.paragraph}" + (f".{self.part}" if self.part else "")
-        return f"{self.doc.title} — {self.doc.source}, {where}"
+        return f"{self.doc.title} — {self.doc.source}, {self.where}"
 
 
 @dataclass(frozen=True)

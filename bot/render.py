@@ -26,6 +26,7 @@ FIELD_VALUE_MAX = 1024
 FIELDS_MAX = 25
 EMBED_TOTAL_MAX = 6000
 
+DONT_KNOW = "I don't know: none of my sources answers that."
 SPOILER = "||"
 ELLIPSIS = "…"
 _ATOM = re.compile(r"\\.|.", re.DOTALL)  # one escaped pair or one character
@@ -134,20 +135,21 @@ def passage_body(passage: Passage, limit: int) -> str:
     return f"{SPOILER}{body}{SPOILER}" if passage.spoiler else body
 
 
+def _link(url: str | None) -> list[str]:
+    """A markdown link to `url`, or nothing if it is absent or could break out of the link."""
+    return [f"[link](<{url}>)"] if url and _SAFE_URL.fullmatch(url) else []
+
+
 def citation(passage: Passage) -> str:
     chunk = passage.chunk
-    where = f"¶{chunk.paragraph}" + (f".{chunk.part}" if chunk.part else "")
-    line = f"— {escape(chunk.doc.source)}, {escape(chunk.doc.kind)}, {where}"
-    url = chunk.doc.url
-    if url and _SAFE_URL.fullmatch(url):
-        line += f" · [link](<{url}>)"
-    return line
+    parts = [f"— {escape(chunk.doc.source)}, {escape(chunk.doc.kind)}, {chunk.where}"]
+    return " · ".join(parts + _link(chunk.doc.url))
 
 
 def _description(answer: Answer, spoiler_hint: str) -> str:
     lines: list[str] = []
     if answer.abstained:
-        lines.append("I don't know: none of my sources answers that.")
+        lines.append(DONT_KNOW)
         lines.append(escape(answer.hint))
     elif answer.withheld:
         n = answer.withheld
@@ -203,8 +205,7 @@ def render_sources(corpus: Corpus) -> Message:
         details = [escape(doc.source), escape(doc.kind)]
         if doc.date:
             details.append(doc.date.isoformat())
-        if doc.url and _SAFE_URL.fullmatch(doc.url):
-            details.append(f"[link](<{doc.url}>)")
+        details += _link(doc.url)
         name = _plain(doc.title, min(FIELD_NAME_MAX, room // 3))
         value = truncate(" · ".join(details), min(FIELD_VALUE_MAX, room - len(name)))
         fields.append(Field(name, value))
@@ -215,14 +216,14 @@ def render_text(answer: Answer, *, limit: int, spoiler_hint: str) -> str:
     """A readable plain-text answer for the terminal; spoiler tags shown as such."""
     lines = [f"Q: {answer.question}", ""]
     if answer.abstained:
-        lines += ["I don't know: none of my sources answers that.", answer.hint]
+        lines += [DONT_KNOW, answer.hint]
         return "\n".join(lines)
     for p in answer.passages[:limit]:
         chunk = p.chunk
-        where = f"¶{chunk.paragraph}" + (f".{chunk.part}" if chunk.part else "")
         spoiler = " [SPOILER]" if p.spoiler else ""
         lines.append(
-            f"[{p.rank}] {chunk.doc.title} — {chunk.doc.source} ({chunk.doc.kind}), {where}{spoiler}"
+            f"[{p.rank}] {chunk.doc.title} — {chunk.doc.source} ({chunk.doc.kind}), "
+            f"{chunk.where}{spoiler}"
         )
         text = (
             chunk.text.replace(p.highlight, f">>{p.highlight}<<", 1) if p.highlight else chunk.text
