@@ -3,8 +3,9 @@
 Every change is committed before `set_spoilers` returns, so a member is only ever
 told "saved" about a choice that is on disk. WAL mode lets a second process read
 while one writes; a busy timeout makes concurrent writers wait instead of fail.
-The bot writes from a worker thread (a locked file must not stall the event loop),
-so one lock serialises use of the connection.
+The bot writes from worker threads (a locked file must not stall the event loop)
+on one connection under a lock; reads use a connection of their own, so a write
+waiting for the file never holds up a read.
 """
 
 import sqlite3
@@ -41,6 +42,7 @@ class SpoilerPrefs:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
+            self._reader = sqlite3.connect(self.path, timeout=busy_timeout_s)
         except sqlite3.DatabaseError as exc:
             raise PrefsError(
                 f"cannot use the preferences database {self.path}: {exc}. "
@@ -66,10 +68,9 @@ class SpoilerPrefs:
                 self._db.execute(f"PRAGMA user_version = {number + 1}")
 
     def spoilers_on(self, user_id: int) -> bool:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT spoilers FROM spoiler_prefs WHERE user_id = ?", (user_id,)
-            ).fetchone()
+        row = self._reader.execute(
+            "SELECT spoilers FROM spoiler_prefs WHERE user_id = ?", (user_id,)
+        ).fetchone()
         return bool(row and row[0])
 
     def set_spoilers(self, user_id: int, on: bool) -> None:
@@ -84,5 +85,6 @@ class SpoilerPrefs:
             )
 
     def close(self) -> None:
+        self._reader.close()
         with self._lock:
             self._db.close()

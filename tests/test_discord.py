@@ -269,3 +269,15 @@ async def test_a_broken_corpus_on_reload_keeps_the_old_one_serving(fake, tmp_pat
         assert "Nakamura" in reply.text
     finally:
         await bot.stop()
+
+
+async def test_a_save_waiting_on_a_locked_database_does_not_hold_up_questions(fake, bot, tmp_path):
+    holder = hold_lock(tmp_path / "prefs.sqlite3", 3)
+    toggle = fake.slash("spoilers on", 67)
+    await fake.ask(toggle)  # acknowledged; the save now waits on the lock
+    await asyncio.sleep(0.2)
+    reply = await fake.ask(fake.slash("ask", 68, question="who composed the music"))
+    assert "Nakamura" in reply.text
+    assert reply.latency_s < 1.0  # the 2 s wait for the lock is not the event loop's
+    assert "nothing changed" in (await fake.followups(toggle))[0].data["content"]
+    holder.wait(10)
