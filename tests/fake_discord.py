@@ -87,9 +87,8 @@ def message_violations(data: dict[str, Any]) -> list[str]:
 class Reply:
     """A message the bot sent: an interaction's first response or a follow-up."""
 
-    kind: str  # "callback" or "followup"
     interaction_id: int | None
-    type: int  # interaction callback type (4 message, 5 deferred, ...), 0 for follow-ups
+    type: int  # interaction callback type (4 message, 5 deferred, ...); 0 for a follow-up
     data: dict[str, Any]
     message: dict[str, Any]  # the message object Discord created
     latency_s: float  # from dispatch to the bot's request
@@ -305,7 +304,7 @@ class FakeDiscord:
                 return self._error(400, 50035, "Invalid Form Body: " + "; ".join(problems))
         pending.responded = True
         message = self._message(data)
-        reply = Reply("callback", interaction_id, kind, data, message, arrived - pending.created)
+        reply = Reply(interaction_id, kind, data, message, arrived - pending.created)
         pending.reply.set_result(reply)
         return self._json(
             {
@@ -329,7 +328,7 @@ class FakeDiscord:
             return self._error(400, 50035, "Invalid Form Body: " + "; ".join(problems))
         message = self._message(data)
         token = request.match_info["token"]
-        self._followups.setdefault(token, []).append(Reply("followup", None, 0, data, message, 0))
+        self._followups.setdefault(token, []).append(Reply(None, 0, data, message, 0))
         self._followup_event.set()
         return self._json(message)
 
