@@ -16,6 +16,7 @@ import snowballstemmer
 _WORD = re.compile(r"\w+(?:'\w+)*")
 # Links and Discord mention markup carry no words a passage could match.
 _NOISE = re.compile(r"https?://\S+|<(?:@[!&]?|#)\d+>|@(?:everyone|here)\b", re.IGNORECASE)
+_NOISE_MARKS = ("/", "<", "@")  # text without these has no noise: skip the regex
 # Han, Hiragana and Katakana have no spaces between words: index them as
 # overlapping character bigrams, as Lucene's CJK analyzer does.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]+")
@@ -74,10 +75,14 @@ def stem(word: str) -> str:
 
 
 def _surface_words(text: str) -> list[str]:
+    text = normalize(text)
+    if any(mark in text for mark in _NOISE_MARKS):
+        text = _NOISE.sub(" ", text)
+    if text.isascii() or not _CJK.search(text):
+        return _WORD.findall(text)
     out: list[str] = []
-    for match in _WORD.finditer(_NOISE.sub(" ", normalize(text))):
-        word = match.group()
-        if word.isascii() or not _CJK.search(word):
+    for word in _WORD.findall(text):
+        if not _CJK.search(word):
             out.append(word)
             continue
         for piece in re.split(f"({_CJK.pattern})", word):
@@ -96,13 +101,13 @@ def _bigrams(run: str) -> list[str]:
 
 def words(text: str) -> list[str]:
     """Every word stemmed, stopwords kept: for matching phrases such as "what if"."""
-    return [stem(w) for w in _surface_words(text)]
+    return list(map(stem, _surface_words(text)))
 
 
 def terms(text: str) -> list[str]:
     """Index and query terms: stemmed words without stopwords."""
-    stems = ((w, stem(w)) for w in _surface_words(text) if w not in STOPWORDS)
-    return [s for w, s in stems if s not in STOPWORDS]
+    kept = [w for w in _surface_words(text) if w not in STOPWORDS]
+    return [s for s in map(stem, kept) if s not in STOPWORDS]
 
 
 def contains_phrase(haystack: list[str], phrase: list[str]) -> bool:
