@@ -106,7 +106,7 @@ def _plain(reference: LuceneBM25) -> Callable[[list[str]], object]:
     return lambda q: np.argsort(-reference.get_scores(q), kind="stable")[:TOP_K]
 
 
-ENGINES = (("project", PostingsIndex, _project), ("rank-bm25", LuceneBM25, _plain))
+ENGINES = (("project", PostingsIndex.build, _project), ("rank-bm25", LuceneBM25, _plain))
 
 
 def bench_one(chunks: int, docs: list[list[str]], queries: list[list[str]]) -> list[Row]:

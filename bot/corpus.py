@@ -9,6 +9,7 @@ site chrome, headings and a block of short credit lines that belong together.
 import datetime as dt
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,13 +47,16 @@ class Document:
 class Chunk:
     """One passage: what retrieval ranks and what a reply quotes and cites."""
 
-    id: str
     doc: Document
     paragraph: int  # 1-based, counted over the document's passages
     part: int  # 1-based when a long paragraph was split, else 0
     text: str
     section: str | None  # the heading the passage stands under, if any
     spoiler: str | None  # why it is a spoiler ("spoiler section", a term group), or None
+
+    @property
+    def id(self) -> str:
+        return f"{self.doc.id}#{self.where.removeprefix('¶')}"
 
     @property
     def is_spoiler(self) -> bool:
@@ -79,15 +83,34 @@ class Corpus:
 
 
 @dataclass(frozen=True)
-class _Settings:
+class Manifest:
+    """What manifest.toml says: the film, its documents, and how to read them."""
+
     film: str
     year: int | None
+    topics: tuple[str, ...]
+    documents: tuple[Document, ...]
+    synonyms: tuple[tuple[str, ...], ...]
     chrome: tuple[re.Pattern[str], ...]
     spoiler_terms: tuple[tuple[str, tuple[str, ...]], ...]  # (group, stemmed phrase)
+    warnings: tuple[str, ...]
+
+    def corpus(self, chunks: tuple[Chunk, ...]) -> Corpus:
+        return Corpus(self.film, self.topics, self.documents, chunks, self.synonyms, self.warnings)
 
 
-def load_corpus(directory: Path) -> Corpus:
+# Called as (phase, done, total) while long work runs.
+ProgressFn = Callable[[str, int, int], None]
+
+
+def load_corpus(directory: Path, progress: ProgressFn | None = None) -> Corpus:
     """Read and chunk a corpus directory, or raise CorpusError saying what to fix."""
+    manifest = read_manifest(directory)
+    return manifest.corpus(chunk_documents(manifest, progress))
+
+
+def read_manifest(directory: Path) -> Manifest:
+    """The corpus directory's manifest, checked against the files it lists."""
     directory = Path(directory)
     if not directory.is_dir():
         raise CorpusError(
@@ -102,7 +125,24 @@ def load_corpus(directory: Path) -> Corpus:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CorpusError(f"{manifest_path} is not valid TOML: {exc}") from None
 
-    settings = _settings(manifest, manifest_path)
+    film = manifest.get("film")
+    if not isinstance(film, dict) or not isinstance(film.get("title"), str):
+        raise CorpusError(f'{manifest_path}: add a [film] table with title = "..."')
+    try:
+        chrome = tuple(re.compile(p, re.IGNORECASE) for p in film.get("chrome", ()))
+    except re.error as exc:
+        raise CorpusError(
+            f"{manifest_path}: a [film] chrome pattern is not a valid regex: {exc}"
+        ) from None
+    spoiler_terms = tuple(
+        (group, tuple(analysis.words(phrase)))
+        for group, phrases in _table(manifest, "spoilers", manifest_path).items()
+        for phrase in phrases
+    )
+    synonyms = tuple(
+        tuple(str(w) for w in group)
+        for group in _table(manifest, "synonyms", manifest_path).values()
+    )
     documents = _documents(manifest, directory)
     listed = {d.path.name for d in documents}
     warnings = tuple(
@@ -110,15 +150,29 @@ def load_corpus(directory: Path) -> Corpus:
         for path in sorted(directory.glob("*.txt"))
         if path.name not in listed
     )
-    chunks = tuple(c for doc in documents for c in _chunk_document(doc, settings))
-    if not chunks:
-        raise CorpusError(f"{directory} yields no passages: add documents to {MANIFEST}")
-    synonyms = tuple(
-        tuple(str(w) for w in group)
-        for group in _table(manifest, "synonyms", manifest_path).values()
+    return Manifest(
+        film=film["title"],
+        year=film.get("year"),
+        topics=tuple(str(t) for t in film.get("topics", ())),
+        documents=documents,
+        synonyms=synonyms,
+        chrome=chrome,
+        spoiler_terms=spoiler_terms,
+        warnings=warnings,
     )
-    topics = tuple(str(t) for t in manifest["film"].get("topics", ()))
-    return Corpus(settings.film, topics, documents, chunks, synonyms, warnings)
+
+
+def chunk_documents(manifest: Manifest, progress: ProgressFn | None = None) -> tuple[Chunk, ...]:
+    """Every listed document's passages, in manifest order."""
+    chunks: list[Chunk] = []
+    for n, doc in enumerate(manifest.documents, 1):
+        chunks += _chunk_document(doc, manifest)
+        if progress:
+            progress("reading documents", n, len(manifest.documents))
+    if not chunks:
+        names = ", ".join(d.path.name for d in manifest.documents)
+        raise CorpusError(f"{names}: no passages (only headings or site chrome); add text")
+    return tuple(chunks)
 
 
 def _table(manifest: dict, key: str, path: Path) -> dict:
@@ -126,22 +180,6 @@ def _table(manifest: dict, key: str, path: Path) -> dict:
     if not isinstance(value, dict):
         raise CorpusError(f"{path}: [{key}] must be a table")
     return value
-
-
-def _settings(manifest: dict, path: Path) -> _Settings:
-    film = manifest.get("film")
-    if not isinstance(film, dict) or not isinstance(film.get("title"), str):
-        raise CorpusError(f'{path}: add a [film] table with title = "..."')
-    try:
-        chrome = tuple(re.compile(p, re.IGNORECASE) for p in film.get("chrome", ()))
-    except re.error as exc:
-        raise CorpusError(f"{path}: a [film] chrome pattern is not a valid regex: {exc}") from None
-    spoiler_terms = tuple(
-        (group, tuple(analysis.words(phrase)))
-        for group, phrases in _table(manifest, "spoilers", path).items()
-        for phrase in phrases
-    )
-    return _Settings(film["title"], film.get("year"), chrome, spoiler_terms)
 
 
 def _documents(manifest: dict, directory: Path) -> tuple[Document, ...]:
@@ -194,6 +232,10 @@ def read_text(path: Path) -> str:
         raise CorpusError(
             f"{path} is not UTF-8 (bad byte at offset {exc.start}): re-save it as UTF-8"
         ) from None
+    except OSError as exc:
+        raise CorpusError(
+            f"{path} cannot be read ({exc.strerror}): check its permissions"
+        ) from None
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise CorpusError(f"{path} is empty: add its text or remove its manifest entry")
@@ -210,7 +252,7 @@ class _Unit:
     prose: bool
 
 
-def _chunk_document(doc: Document, settings: _Settings) -> list[Chunk]:
+def _chunk_document(doc: Document, manifest: Manifest) -> list[Chunk]:
     text = read_text(doc.path)
     text = _FRONT_MATTER.sub(lambda m: "\n" * m.group().count("\n"), text)
     lines = text.split("\n")
@@ -219,7 +261,7 @@ def _chunk_document(doc: Document, settings: _Settings) -> list[Chunk]:
     chunks: list[Chunk] = []
     section: str | None = None
     paragraph = 0
-    for kind, unit in _passages(_units(lines, _chrome_filter(doc, settings))):
+    for kind, unit in _passages(_units(lines, _chrome_filter(doc, manifest))):
         if kind == "heading":
             section = unit.lines[0].strip()
             continue
@@ -228,11 +270,8 @@ def _chunk_document(doc: Document, settings: _Settings) -> list[Chunk]:
         body = "\n".join(line.strip() for line in unit.lines)
         parts = _split(body)
         for part, piece in enumerate(parts, 1 if len(parts) > 1 else 0):
-            reason = "spoiler section" if in_section else _spoiler_group(piece, settings)
-            suffix = f".{part}" if part else ""
-            chunks.append(
-                Chunk(f"{doc.id}#{paragraph}{suffix}", doc, paragraph, part, piece, section, reason)
-            )
+            reason = "spoiler section" if in_section else _spoiler_group(piece, manifest)
+            chunks.append(Chunk(doc, paragraph, part, piece, section, reason))
     return chunks
 
 
@@ -248,15 +287,15 @@ def _spoiler_line(doc: Document, lines: list[str]) -> int | None:
     )
 
 
-def _chrome_filter(doc: Document, settings: _Settings):
-    titles = {analysis.normalize(t) for t in (settings.film, doc.title)}
-    year = f" ({settings.year})" if settings.year else ""
+def _chrome_filter(doc: Document, manifest: Manifest):
+    titles = {analysis.normalize(t) for t in (manifest.film, doc.title)}
+    year = f" ({manifest.year})" if manifest.year else ""
 
     def is_chrome(line: str) -> bool:
         norm = analysis.normalize(line.strip())
         if norm in titles or norm.removesuffix(year) in titles:
             return True
-        return any(p.search(line.strip()) for p in settings.chrome)
+        return any(p.search(line.strip()) for p in manifest.chrome)
 
     return is_chrome
 
@@ -367,10 +406,10 @@ def _sentence_spans(text: str) -> list[str]:
     return [s for s in spans if s]
 
 
-def _spoiler_group(text: str, settings: _Settings) -> str | None:
+def _spoiler_group(text: str, manifest: Manifest) -> str | None:
     words = analysis.words(text)
     present = set(words)
-    for group, phrase in settings.spoiler_terms:
+    for group, phrase in manifest.spoiler_terms:
         if present.issuperset(phrase) and analysis.contains_phrase(words, list(phrase)):
             return group
     return None

@@ -11,12 +11,15 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain
+from typing import NamedTuple
 
 import numpy as np
 from rank_bm25 import BM25Okapi
 
 from bot import analysis
-from bot.corpus import Chunk, Corpus, sentences
+from bot.corpus import Chunk, Corpus, ProgressFn, sentences
 
 # Okapi's usual k1 and b; chosen with `python -m bot eval` over k1 in 0.9-1.5 and
 # b in 0.4-0.75, where they sat on the plateau (see README, "Retrieval").
@@ -41,17 +44,37 @@ class LuceneBM25(BM25Okapi):
 
 
 class PostingsIndex:
-    """LuceneBM25's scores, precomputed per (term, chunk) into compact arrays."""
+    """LuceneBM25's scores, precomputed per (term, chunk) into compact arrays.
 
-    def __init__(self, docs: Sequence[Sequence[str]], k1: float = K1, b: float = B) -> None:
+    Term id t (its place in `vocab`) has postings doc_ids[offsets[t]:offsets[t + 1]],
+    chunk ids ascending, with their BM25 weights; `idf[t]` is its IDF.
+    """
+
+    def __init__(
+        self,
+        terms: Sequence[str],
+        offsets: np.ndarray,
+        doc_ids: np.ndarray,
+        weights: np.ndarray,
+        idf: np.ndarray,
+        n_docs: int,
+    ) -> None:
+        self.vocab = {t: i for i, t in enumerate(terms)}
+        self.offsets, self.doc_ids, self.weights, self.idf = offsets, doc_ids, weights, idf
+        self.n_docs = n_docs
+        self.max_idf = float(np.log1p((n_docs + 0.5) / 0.5))  # a term no chunk has
+
+    @classmethod
+    def build(cls, docs: Sequence[Sequence[str]], k1: float = K1, b: float = B) -> "PostingsIndex":
+        """Index tokenized chunks; chunk ids are their places in `docs`."""
         n = len(docs)
         if n == 0:
             raise ValueError("cannot index an empty corpus")
-        self.n_docs = n
-        self.vocab: dict[str, int] = {}
-        term_ids = np.fromiter(
-            (self.vocab.setdefault(t, len(self.vocab)) for doc in docs for t in doc), np.int32
-        )
+        # Term ids in order of first appearance; a new term's id is the vocabulary's size.
+        # (map over a defaultdict runs in C: twice as fast as a generator here.)
+        vocab: defaultdict[str, int] = defaultdict()
+        vocab.default_factory = vocab.__len__
+        term_ids = np.fromiter(map(vocab.__getitem__, chain.from_iterable(docs)), np.int32)
         lengths = np.fromiter((len(doc) for doc in docs), np.int64, n)
         # Sort (term, chunk) keys: postings grouped by term, chunks ascending, and
         # repeats of a term in a chunk side by side, so runs are term frequencies.
@@ -74,18 +97,17 @@ class PostingsIndex:
         tf[-1:] = total - starts[-1:]
         del starts
         term_of = (unique_keys // n).astype(np.int32)
-        self.doc_ids = (unique_keys % n).astype(np.int32)
+        doc_ids = (unique_keys % n).astype(np.int32)
         del unique_keys
-        df = np.bincount(term_of, minlength=len(self.vocab))
-        self.offsets = np.concatenate(([0], np.cumsum(df)))
-        self.idf = np.log1p((n - df + 0.5) / (df + 0.5))
+        df = np.bincount(term_of, minlength=len(vocab))
+        offsets = np.concatenate(([0], np.cumsum(df)))
+        idf = np.log1p((n - df + 0.5) / (df + 0.5))
         avgdl = float(lengths.mean()) or 1.0
-        norm = k1 * (1 - b + b * lengths[self.doc_ids] / avgdl)
+        norm = k1 * (1 - b + b * lengths[doc_ids] / avgdl)
         tf *= k1 + 1
         tf /= (tf / (k1 + 1)) + norm
-        tf *= self.idf[term_of]
-        self.weights = tf
-        self.max_idf = float(np.log1p((n + 0.5) / 0.5))  # a term no chunk has
+        tf *= idf[term_of]
+        return cls(list(vocab), offsets, doc_ids, tf, idf, n)
 
     def term_idf(self, term: str) -> float:
         tid = self.vocab.get(term)
@@ -132,6 +154,18 @@ class PostingsIndex:
         return [(int(ids[i]), float(scores[i])) for i in order]
 
 
+PROGRESS_EVERY = 1000  # chunks analysed between progress reports
+
+
+def _analyse(chunks: Sequence[Chunk], progress: ProgressFn | None) -> list[list[str]]:
+    docs = []
+    for n, chunk in enumerate(chunks, 1):
+        docs.append(index_terms(chunk))
+        if progress and (n % PROGRESS_EVERY == 0 or n == len(chunks)):
+            progress("analysing passages", n, len(chunks))
+    return docs
+
+
 # Query-side tuning, chosen per kind of question with `python -m bot eval`.
 SYNONYM_WEIGHT = 0.5  # a synonym counts half as much as the member's own word
 MIN_COVERAGE = 0.4  # share of the question's IDF mass the best passage must cover
@@ -175,22 +209,41 @@ class SearchResult:
     abstained: bool
 
 
-class Retriever:
-    """The corpus, indexed; answers a question with ranked, highlighted hits or abstains."""
+def index_terms(chunk: Chunk) -> list[str]:
+    """A chunk's terms as indexed: its heading's, then its text's."""
+    return analysis.terms(chunk.section or "") + analysis.terms(chunk.text)
 
-    def __init__(self, corpus: Corpus, k1: float = K1, b: float = B) -> None:
+
+class _Analysed(NamedTuple):
+    terms: frozenset[str]
+    sentences: tuple[tuple[str, frozenset[str]], ...]  # each with its terms, for highlights
+
+
+@lru_cache(maxsize=4096)
+def _analysed(chunk: Chunk) -> _Analysed:
+    """A hit's terms and sentences, analysed when first needed rather than for every
+    chunk at start-up (a 100k-chunk corpus would hold ~1 GB of them)."""
+    per_sentence = tuple((s, frozenset(analysis.terms(s))) for s in sentences(chunk.text))
+    return _Analysed(frozenset(index_terms(chunk)), per_sentence)
+
+
+class Retriever:
+    """The corpus, indexed; answers a question with ranked, highlighted hits or abstains.
+
+    `index` is the corpus's PostingsIndex when it was built already (from a cache).
+    """
+
+    def __init__(
+        self,
+        corpus: Corpus,
+        k1: float = K1,
+        b: float = B,
+        *,
+        index: PostingsIndex | None = None,
+        progress: ProgressFn | None = None,
+    ) -> None:
         self.corpus = corpus
-        # Each chunk's sentences with their terms, for highlighting without re-analysis;
-        # a chunk's own terms are its heading's and its sentences' (no word spans two).
-        per_sentence = [[(s, analysis.terms(s)) for s in sentences(c.text)] for c in corpus.chunks]
-        self._sentences = [tuple((s, frozenset(t)) for s, t in chunk) for chunk in per_sentence]
-        docs = [
-            analysis.terms(c.section or "") + [t for _, terms in chunk for t in terms]
-            for c, chunk in zip(corpus.chunks, per_sentence, strict=True)
-        ]
-        del per_sentence
-        self.index = PostingsIndex(docs, k1, b)
-        self._chunk_terms = [frozenset(doc) for doc in docs]
+        self.index = index or PostingsIndex.build(_analyse(corpus.chunks, progress), k1, b)
         self._corrections: dict[str, str] = {}
         # Each synonym group: the phrases that trigger it (stemmed words, stopwords kept,
         # so "how long" works) and the terms it adds to the query.
@@ -274,12 +327,12 @@ class Retriever:
         return SearchResult(() if abstained else tuple(hits), abstained)
 
     def _coverage(self, words: Sequence[QueryWord], chunk_id: int) -> float:
-        return _matched_weight(words, self._chunk_terms[chunk_id])
+        return _matched_weight(words, _analysed(self.corpus.chunks[chunk_id]).terms)
 
     def _highlight(self, words: Sequence[QueryWord], chunk_id: int) -> str:
         """The sentence of the chunk that matches the most question weight."""
         best, best_score = "", -1.0
-        for sentence, present in self._sentences[chunk_id]:
+        for sentence, present in _analysed(self.corpus.chunks[chunk_id]).sentences:
             score = _matched_weight(words, present)
             if score > best_score:
                 best, best_score = sentence, score

@@ -51,7 +51,7 @@ nasty_text = st.lists(st.one_of(st.sampled_from(NASTY), st.text(max_size=8)), ma
 
 def chunk(text: str, spoiler: bool, n: int = 1) -> Chunk:
     doc = Document(f"doc{n}", f"Title {n} ||x|| @everyone", "Source *bold*", "review", Path("x"))
-    return Chunk(f"doc{n}#1", doc, 1, 0, text, None, "twist" if spoiler else None)
+    return Chunk(doc, 1, 0, text, None, "twist" if spoiler else None)
 
 
 @settings(max_examples=300, deadline=None)

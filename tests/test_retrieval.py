@@ -33,7 +33,7 @@ def test_postings_index_ranks_exactly_like_rank_bm25(seed, n_docs, vocab):
     docs = random_corpus(rng, n_docs, vocab)
     if not any(docs):
         docs[0] = ["w0"]
-    reference, index = LuceneBM25(docs), PostingsIndex(docs)
+    reference, index = LuceneBM25(docs), PostingsIndex.build(docs)
     for _ in range(5):
         query = rng.choices([f"w{i}" for i in range(vocab + 3)], k=rng.randint(1, 6))
         expected = reference.get_scores(query)
@@ -50,7 +50,7 @@ def test_postings_index_ranks_exactly_like_rank_bm25(seed, n_docs, vocab):
 def test_sparse_and_dense_scoring_paths_both_match_rank_bm25():
     rng = random.Random(7)
     docs = random_corpus(rng, 3000, 4000)
-    reference, index = LuceneBM25(docs), PostingsIndex(docs)
+    reference, index = LuceneBM25(docs), PostingsIndex.build(docs)
     rare, common = ["w3990", "w3500"], ["w0", "w1", "w2"]
     assert index._accumulate(dict.fromkeys(rare, 1.0))[0] is not None  # merged postings
     assert index._accumulate(dict.fromkeys(common, 1.0))[0] is None  # dense accumulation
@@ -64,14 +64,14 @@ def test_sparse_and_dense_scoring_paths_both_match_rank_bm25():
 
 
 def test_top_drops_zero_scores_and_unknown_terms():
-    index = PostingsIndex([["a"], ["b"]])
+    index = PostingsIndex.build([["a"], ["b"]])
     assert index.top({"zzz": 1.0}, 5) == []
     assert [i for i, _ in index.top({"a": 1.0}, 5)] == [0]
 
 
 def test_empty_corpus_is_refused_plainly():
     with pytest.raises(ValueError, match="empty corpus"):
-        PostingsIndex([])
+        PostingsIndex.build([])
 
 
 def test_misspelt_names_are_corrected_to_corpus_words(retriever):
