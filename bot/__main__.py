@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.answer import MAX_PASSAGES, PAGE_SIZE, Answer, QuestionError, answer_question
-from bot.config import ConfigError, corpus_dir
-from bot.corpus import CorpusError, load_corpus
+from bot.config import ConfigError, cache_dir, corpus_dir
+from bot.corpus import CorpusError
+from bot.index_cache import open_retriever
 from bot.prefs import PrefsError
+from bot.progress import Progress
 from bot.render import render_answer, render_text
 from bot.retrieval import Retriever
 
@@ -164,7 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.bench import run_bench
 
             return run_bench(args, directory)
-        retriever = Retriever(load_corpus(directory))
+        # The CLI and the bot must answer alike, so both open the corpus the same way.
+        progress = Progress(lambda line: print(line, file=sys.stderr))
+        retriever = open_retriever(directory, cache_dir(), progress)
         for warning in retriever.corpus.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         if args.command == "ask":

@@ -10,6 +10,7 @@ from dotenv import load_dotenv
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = PROJECT_ROOT / "corpus"
 DEFAULT_DB = PROJECT_ROOT / "lookback.sqlite3"
+DEFAULT_CACHE = PROJECT_ROOT / ".cache"
 
 TOKEN_HELP = """\
 No Discord bot token found. To run the bot:
@@ -31,11 +32,17 @@ class Settings:
     guild_id: int | None
     corpus_dir: Path
     db_path: Path
+    cache_dir: Path
 
 
 def corpus_dir(override: str | None = None, env: Mapping[str, str] = os.environ) -> Path:
     """--corpus beats CORPUS_DIR beats the shipped corpus."""
     return Path(override or env.get("CORPUS_DIR") or DEFAULT_CORPUS)
+
+
+def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """Where built indexes are kept (INDEX_CACHE_DIR); safe to delete at any time."""
+    return Path(env.get("INDEX_CACHE_DIR") or DEFAULT_CACHE)
 
 
 def load_settings(env_file: Path | None = None) -> Settings:
@@ -56,4 +63,5 @@ def load_settings(env_file: Path | None = None) -> Settings:
         guild_id=int(guild) if guild else None,
         corpus_dir=corpus_dir(env=env),
         db_path=Path(env.get("DATABASE_PATH") or DEFAULT_DB),
+        cache_dir=cache_dir(env),
     )

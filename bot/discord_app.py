@@ -9,7 +9,6 @@ import logging
 import math
 import signal
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 import discord
@@ -17,8 +16,10 @@ from discord import app_commands
 
 from bot.answer import MAX_QUESTION_CHARS, PAGE_SIZE, Answer, QuestionError, answer_question
 from bot.config import ConfigError, Settings, load_settings
-from bot.corpus import CorpusError, load_corpus
+from bot.corpus import CorpusError
+from bot.index_cache import open_retriever
 from bot.prefs import SpoilerPrefs
+from bot.progress import Progress
 from bot.render import Message, render_answer, render_sources
 from bot.retrieval import Retriever
 
@@ -74,7 +75,7 @@ class LookBackBot(discord.Client):
             self.tree.add_command(command)
 
     async def setup_hook(self) -> None:
-        self.retriever = _build_retriever(self.settings.corpus_dir)
+        self.retriever = _open_retriever(self.settings)
         self.prefs = SpoilerPrefs(self.settings.db_path)
         # A maintainer who edits the corpus sends SIGHUP instead of restarting.
         self.loop.add_signal_handler(signal.SIGHUP, self._schedule_reload)
@@ -99,7 +100,7 @@ class LookBackBot(discord.Client):
         fails to load leaves the old one serving.
         """
         try:
-            retriever = await asyncio.to_thread(_build_retriever, self.settings.corpus_dir)
+            retriever = await asyncio.to_thread(_open_retriever, self.settings)
         except CorpusError as exc:
             log.error("corpus reload failed, still serving the previous corpus: %s", exc)
             return
@@ -122,12 +123,11 @@ class LookBackBot(discord.Client):
         await reply(interaction, text)
 
 
-def _build_retriever(corpus_dir: Path) -> Retriever:
-    corpus = load_corpus(corpus_dir)
-    for warning in corpus.warnings:
+def _open_retriever(settings: Settings) -> Retriever:
+    retriever = open_retriever(settings.corpus_dir, settings.cache_dir, Progress(log.info))
+    for warning in retriever.corpus.warnings:
         log.warning("%s", warning)
-    log.info("indexed %d passages from %s", len(corpus.chunks), corpus_dir)
-    return Retriever(corpus)
+    return retriever
 
 
 async def reply(interaction: discord.Interaction, text: str) -> None:

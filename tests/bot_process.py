@@ -26,12 +26,17 @@ class BotProcess:
         return self.workdir / "bot.log"
 
     def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "CORPUS_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DISCORD_", "CORPUS_", "INDEX_"))
+        }
         env.update(
             FAKE_DISCORD_URL=self.fake.url,
             DISCORD_TOKEN=TOKEN,
             DISCORD_GUILD_ID=str(GUILD_ID),
             DATABASE_PATH=str(self.workdir / "prefs.sqlite3"),
+            INDEX_CACHE_DIR=str(self.workdir / "cache"),
             PYTHONPATH=str(REPO),
             PYTHONUNBUFFERED="1",
         )

@@ -244,16 +244,26 @@ async def wait_for_log(bot: BotProcess, text: str, count: int = 1) -> None:
             await asyncio.sleep(0.05)
 
 
-async def test_questions_during_a_corpus_reload_are_answered(fake, bot):
-    bot.process.send_signal(signal.SIGHUP)
-    during = []
-    while bot.log().count("indexed 32 passages") < 2:
-        question = fake.slash("ask", 700 + len(during), question="who composed the music")
-        during.append(await fake.ask(question))
-        assert len(during) < 2000, "the reload never finished"
-    assert during  # asked while the new index was being built
-    assert all("Nakamura" in r.text for r in during)
-    assert "Nakamura" in (await fake.ask(fake.slash("ask", 1, question="the music"))).text
+async def test_an_edited_corpus_is_reindexed_on_sighup_while_questions_are_answered(fake, tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    bot = BotProcess(fake, tmp_path, env={"CORPUS_DIR": str(corpus)})
+    await bot.start()
+    try:
+        with (corpus / "overview-hen.txt").open("a", encoding="utf-8") as f:
+            f.write("\n\nThe zebrafish composer is a made-up fact that only this edit adds.\n")
+        bot.process.send_signal(signal.SIGHUP)
+        during = []
+        while "indexed 33 passages" not in bot.log():
+            question = fake.slash("ask", 700 + len(during), question="who composed the music")
+            during.append(await fake.ask(question))
+            assert len(during) < 2000, f"the reload never finished:\n{bot.log()}"
+        assert during  # asked while the new index was being built
+        assert all("Nakamura" in r.text for r in during)
+        reply = await fake.ask(fake.slash("ask", 1, question="zebrafish composer"))
+        assert "zebrafish" in reply.text
+    finally:
+        await bot.stop()
 
 
 async def test_a_broken_corpus_on_reload_keeps_the_old_one_serving(fake, tmp_path):

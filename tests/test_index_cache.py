@@ -1,0 +1,137 @@
+"""The on-disk index: a current cache serves exactly what a build would; any change rebuilds."""
+
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.config import DEFAULT_CORPUS, PROJECT_ROOT
+from bot.evaluation import load_eval_set
+from bot.index_cache import cache_path, open_retriever
+from bot.progress import Progress
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    directory = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, directory)
+    return directory
+
+
+@pytest.fixture
+def opened(caplog, tmp_path):
+    """Opens a corpus with a cache in tmp_path; returns (retriever, how it was opened)."""
+    caplog.set_level(logging.INFO, logger="lookback")
+
+    def open_(directory: Path, cache_dir: Path = tmp_path / "cache"):
+        caplog.clear()
+        retriever = open_retriever(directory, cache_dir)
+        how = "cache" if "from the index cache" in caplog.text else "built"
+        return retriever, how
+
+    return open_
+
+
+def results(retriever) -> list:
+    return [
+        [
+            (h.chunk.id, round(h.score, 9), h.highlight)
+            for h in retriever.search(q.question, 10).hits
+        ]
+        for q in load_eval_set(DEFAULT_CORPUS).questions
+    ]
+
+
+def test_a_cached_corpus_has_the_same_chunks_and_answers_as_a_fresh_build(opened, corpus):
+    built, how = opened(corpus)
+    assert how == "built"
+    cached, how = opened(corpus)
+    assert how == "cache"
+    assert cached.corpus == built.corpus
+    assert results(cached) == results(built)
+
+
+def test_editing_a_document_rebuilds_and_serves_the_new_text(opened, corpus, tmp_path):
+    opened(corpus)
+    with (corpus / "overview-hen.txt").open("a", encoding="utf-8") as f:
+        f.write("\n\nThe zebrafish composer is a made-up fact that only this edit adds.\n")
+    retriever, how = opened(corpus)
+    assert how == "built"
+    assert "zebrafish" in retriever.search("zebrafish composer", 3).hits[0].chunk.text
+    assert len(list((tmp_path / "cache").iterdir())) == 1  # the stale file was replaced
+    assert opened(corpus)[1] == "cache"
+
+
+def test_editing_the_manifest_rebuilds(opened, corpus):
+    opened(corpus)
+    manifest = corpus / "manifest.toml"
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace("[spoilers]", "[unused]"))
+    retriever, how = opened(corpus)
+    assert how == "built"
+    assert not any(c.is_spoiler and c.spoiler != "spoiler section" for c in retriever.corpus.chunks)
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a zip file", "truncated"])
+def test_a_damaged_cache_file_is_rebuilt_and_replaced(opened, corpus, tmp_path, caplog, damage):
+    built, _ = opened(corpus)
+    path = cache_path(tmp_path / "cache", corpus)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else damage)
+    retriever, how = opened(corpus)
+    assert how == "built" and "unreadable" in caplog.text
+    assert results(retriever) == results(built)
+    assert opened(corpus)[1] == "cache"
+
+
+def test_a_cache_that_cannot_be_written_still_serves(opened, corpus, caplog):
+    # /proc refuses new files even to root, unlike a chmod'ed folder.
+    retriever, how = opened(corpus, Path("/proc/lookback-cache"))
+    assert how == "built" and "could not write the index cache" in caplog.text
+    assert retriever.search("who composed the music", 3).hits
+
+
+def test_changing_the_analyzer_code_rebuilds_the_cache(corpus, tmp_path):
+    """A copy of the package, run as a real process, with one byte of its analyzer changed."""
+    package = tmp_path / "package"
+    shutil.copytree(PROJECT_ROOT / "bot", package / "bot")
+    cache = tmp_path / "cache"
+
+    def ask_and_read_key() -> tuple[str, int]:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "ask", "--corpus", str(corpus), "who directed it"],
+            cwd=package,
+            env={"PATH": "/usr/bin:/bin", "INDEX_CACHE_DIR": str(cache)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        path = cache_path(cache, corpus)
+        with np.load(path) as f:
+            return str(f["key"]), path.stat().st_mtime_ns
+
+    first = ask_and_read_key()
+    assert ask_and_read_key() == first  # current: read, not rewritten
+    with (package / "bot" / "analysis.py").open("a") as f:
+        f.write("\n# an analyzer change\n")
+    assert ask_and_read_key()[0] != first[0]
+
+
+def test_long_indexing_reports_progress_and_a_cache_hit_says_nothing(corpus, tmp_path):
+    said: list[str] = []
+    open_retriever(corpus, tmp_path / "cache", Progress(said.append, every_s=0))
+    assert "reading documents: 5 of 5 (100%)" in said
+    assert any(line.startswith("analysing passages: ") for line in said)
+    said.clear()
+    open_retriever(corpus, tmp_path / "cache", Progress(said.append, every_s=0))
+    assert said == []
+
+
+def test_quick_indexing_says_nothing(corpus, tmp_path):
+    said: list[str] = []
+    open_retriever(corpus, tmp_path / "cache", Progress(said.append, every_s=60))
+    assert said == []
