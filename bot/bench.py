@@ -11,6 +11,9 @@ import gc
 import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
@@ -19,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot import analysis
 from bot.corpus import load_corpus
-from bot.retrieval import LuceneBM25, PostingsIndex
+from bot.retrieval import LuceneBM25, PostingsIndex, index_terms
 
 TOP_K = 10
 VOCABULARY = 50_000
@@ -39,19 +41,57 @@ class Row:
     p99_ms: float
 
 
-def synthetic_corpus(n_chunks: int, seed: int) -> list[list[str]]:
-    rng = np.random.default_rng(seed)
-    ranks = np.arange(1, VOCABULARY + 1)
-    p = ranks**-ZIPF_EXPONENT
-    p /= p.sum()
+def _zipf_chunks(n_chunks: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Word ranks (0 = most frequent) of n chunks of 40-120 words."""
+    p = np.arange(1, VOCABULARY + 1) ** -ZIPF_EXPONENT
     lengths = rng.integers(40, 121, n_chunks)
-    words = rng.choice(VOCABULARY, size=int(lengths.sum()), p=p)
+    words = rng.choice(VOCABULARY, size=int(lengths.sum()), p=p / p.sum())
+    return np.split(words, np.cumsum(lengths)[:-1])
+
+
+def synthetic_corpus(n_chunks: int, seed: int) -> list[list[str]]:
     names = [f"w{i}" for i in range(VOCABULARY)]
-    out, at = [], 0
-    for length in lengths:
-        out.append([names[i] for i in words[at : at + length]])
-        at += length
-    return out
+    return [
+        [names[i] for i in chunk] for chunk in _zipf_chunks(n_chunks, np.random.default_rng(seed))
+    ]
+
+
+def write_text_corpus(directory: Path, n_chunks: int, seed: int, n_docs: int = 100) -> None:
+    """A corpus directory of n_chunks paragraphs of pseudo-English, as a wiki would bring.
+
+    Words are random letter strings (shorter ones more frequent, as in English), so the
+    analyzer and stemmer do their real work; sentences are 8-20 words.
+    """
+    rng = np.random.default_rng(seed)
+    letters = list("etaoinshrdlucmfwypvbgkqjxz")  # English letter order, by frequency
+    weights = 1 / np.arange(1, len(letters) + 1)
+    spellings = {
+        "".join(rng.choice(letters, int(n), p=weights / weights.sum()))
+        for n in rng.integers(2, 11, VOCABULARY * 2)
+    }
+    vocabulary = sorted(spellings, key=len)[:VOCABULARY]
+    # A spoiler term makes chunking check every passage, as a real manifest's does.
+    entries = [f'[film]\ntitle = "Look Back"\n\n[spoilers]\nending = ["{vocabulary[2000]}"]\n']
+    chunks = iter(_zipf_chunks(n_chunks, rng))
+    for d in range(n_docs):
+        paragraphs = []
+        for _ in range(n_chunks // n_docs + (d < n_chunks % n_docs)):
+            paragraphs.append(_prose([vocabulary[i] for i in next(chunks)], rng))
+        (directory / f"page{d}.txt").write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
+        entries.append(
+            f'[[documents]]\nid = "page{d}"\nfile = "page{d}.txt"\ntitle = "Page {d}"\n'
+            'source = "a synthetic wiki"\nkind = "wiki"\n'
+        )
+    (directory / "manifest.toml").write_text("\n".join(entries), encoding="utf-8")
+
+
+def _prose(words: list[str], rng: np.random.Generator) -> str:
+    sentences, at = [], 0
+    while at < len(words):
+        n = int(rng.integers(8, 21))
+        sentences.append(" ".join(words[at : at + n]).capitalize() + ".")
+        at += n
+    return " ".join(sentences)
 
 
 def queries_for(docs: Sequence[Sequence[str]], n: int, seed: int) -> list[list[str]]:
@@ -123,17 +163,48 @@ def _p(latencies: list[float]) -> tuple[float, float]:
     return _percentile(latencies, 50), _percentile(latencies, 99)
 
 
+@dataclass(frozen=True)
+class Startup:
+    """`python -m bot ask` on a text corpus, as a process: cold, then with the index cached."""
+
+    chunks: int  # passages the corpus yielded
+    cold_s: float  # empty cache: read, chunk, analyse, index, write the cache, answer
+    cached_s: float  # the same again, the cache current
+    cache_mb: float
+
+
+def measure_startup(n_paragraphs: int, seed: int) -> Startup:
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus, cache = Path(tmp) / "corpus", Path(tmp) / "cache"
+        corpus.mkdir()
+        write_text_corpus(corpus, n_paragraphs, seed)
+        env = {**os.environ, "INDEX_CACHE_DIR": str(cache)}
+        command = [sys.executable, "-m", "bot", "ask", "--corpus", str(corpus), "what happened"]
+
+        def run() -> float:
+            start = time.perf_counter()
+            subprocess.run(command, env=env, check=True, capture_output=True)
+            return time.perf_counter() - start
+
+        cold_s, cached_s = run(), run()
+        [path] = cache.iterdir()
+        with np.load(path) as f:
+            chunks = len(f["doc"])
+        return Startup(chunks, cold_s, cached_s, path.stat().st_size / 2**20)
+
+
 def run_bench(args: argparse.Namespace, corpus_dir: Path) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     rows: list[Row] = []
-    shipped = load_corpus(corpus_dir)
-    docs = [analysis.terms(f"{c.section or ''}\n{c.text}") for c in shipped.chunks]
+    docs = [index_terms(c) for c in load_corpus(corpus_dir).chunks]
     rows += bench_one(len(docs), docs, queries_for(docs, args.queries, 0))
+    startups: list[Startup] = []
     for size in sizes:
         docs = synthetic_corpus(size, seed=size)
         rows += bench_one(size, docs, queries_for(docs, args.queries, size))
         del docs
         gc.collect()
+        startups.append(measure_startup(size, seed=size))
     machine = {
         "python": platform.python_version(),
         "machine": platform.machine(),
@@ -141,9 +212,10 @@ def run_bench(args: argparse.Namespace, corpus_dir: Path) -> int:
         "numpy": np.__version__,
     }
     if args.json:
-        print(json.dumps({"rows": [asdict(r) for r in rows], "machine": machine}))
+        rows_, startup = [asdict(r) for r in rows], [asdict(s) for s in startups]
+        print(json.dumps({"rows": rows_, "startup": startup, "machine": machine}))
     else:
-        print(_table(rows, machine))
+        print(_table(rows, machine) + "\n\n" + _startup_table(startups))
     return 0
 
 
@@ -163,4 +235,13 @@ def _table(rows: list[Row], machine: dict) -> str:
             f"{r.p50_ms:8.3f} {r.p99_ms:8.3f} {ratio:>12}"
         )
     lines.append(f"machine: {machine}; top-{TOP_K}; medians via numpy.percentile")
+    return "\n".join(lines)
+
+
+def _startup_table(startups: list[Startup]) -> str:
+    lines = [f"{'start-up':10} {'chunks':>7} {'cold s':>8} {'cached s':>8} {'cache MB':>8}"]
+    lines += [
+        f"{'ask':10} {s.chunks:7d} {s.cold_s:8.2f} {s.cached_s:8.2f} {s.cache_mb:8.1f}"
+        for s in startups
+    ]
     return "\n".join(lines)

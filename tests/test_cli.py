@@ -127,7 +127,7 @@ def test_eval_prints_every_metric():
     assert baseline.returncode == 0 and "plain rank-bm25" in baseline.stdout
 
 
-def test_bench_json_reports_both_engines_for_every_corpus():
+def test_bench_json_reports_both_engines_and_start_up_for_every_corpus():
     result = run("bench", "--sizes", "300", "--queries", "20", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -137,3 +137,5 @@ def test_bench_json_reports_both_engines_for_every_corpus():
     for row in data["rows"]:
         assert row["build_s"] >= 0 and row["p50_ms"] <= row["p99_ms"]
     assert data["machine"]["cpus"] >= 1
+    [startup] = data["startup"]
+    assert startup["chunks"] >= 300 and startup["cached_s"] > 0 and startup["cache_mb"] > 0
