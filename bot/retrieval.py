@@ -189,10 +189,14 @@ class QueryWord:
 
 def _matched_weight(words: Sequence[QueryWord], present: frozenset[str]) -> float:
     """The question's IDF weight that `present` terms cover (a synonym counts its weight)."""
-    return sum(
-        max((wt for t, wt in w.alternatives.items() if t in present), default=0.0) * w.idf
-        for w in words
-    )
+    total = 0.0
+    for w in words:  # plain loops: this runs for every sentence of every hit
+        best = 0.0
+        for term, weight in w.alternatives.items():
+            if weight > best and term in present:
+                best = weight
+        total += best * w.idf
+    return total
 
 
 @dataclass(frozen=True)
