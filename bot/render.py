@@ -12,6 +12,7 @@ no connection; the CLI and the bot share everything here.
 import re
 import textwrap
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from discord.utils import escape_markdown
@@ -76,11 +77,13 @@ class Message:
         }
 
 
+@lru_cache(maxsize=4096)
 def escape(text: str) -> str:
     """Markdown-escape corpus or member text so nothing in it can open or close markup.
 
     discord.py escapes a `[text](link)` as a whole by prefixing it, leaving any `||` or
     `**` inside it live; a second pass escapes every emphasis or spoiler character left.
+    Cached: the same passages recur across asks, and escaping is half of rendering.
     """
     escaped = escape_markdown(text, ignore_links=False)
     return _LIVE_EMPHASIS.sub(lambda m: m.group(1) or "\\" + m.group(2), escaped)
