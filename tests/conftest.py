@@ -1,5 +1,6 @@
 """Shared fixtures: the shipped corpus, indexed once, and tiny corpora built on disk."""
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +26,14 @@ twist = ["secret twin"]
 @pytest.fixture(scope="session")
 def retriever() -> Retriever:
     return Retriever(load_corpus(DEFAULT_CORPUS))
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Path:
+    """A copy of the shipped corpus that a test may edit."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    return corpus
 
 
 @pytest.fixture

@@ -2,14 +2,12 @@
 
 import asyncio
 import json
-import shutil
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from bot.config import DEFAULT_CORPUS
 from tests.bot_process import BotProcess
 from tests.fake_discord import GUILD_ID, TOKEN, FakeDiscord
 from tests.markup import spoiler_segments
@@ -27,14 +25,24 @@ async def fake():
     assert fake.violations == []
 
 
-@pytest.fixture
-async def bot(fake, tmp_path):
-    process = BotProcess(fake, tmp_path)
+async def _run_bot(process: BotProcess):
     await process.start()
     yield process
     await process.stop()
     assert "Traceback" not in process.log(), process.log()
     assert TOKEN not in process.log()
+
+
+@pytest.fixture
+async def bot(fake, tmp_path):
+    async for process in _run_bot(BotProcess(fake, tmp_path)):
+        yield process
+
+
+@pytest.fixture
+async def bot_on_copy(fake, tmp_path, corpus_copy):
+    async for process in _run_bot(BotProcess(fake, tmp_path, env={"CORPUS_DIR": str(corpus_copy)})):
+        yield process
 
 
 async def test_bot_logs_in_and_syncs_its_commands_to_the_guild(fake, bot):
@@ -244,41 +252,29 @@ async def wait_for_log(bot: BotProcess, text: str, count: int = 1) -> None:
             await asyncio.sleep(0.05)
 
 
-async def test_an_edited_corpus_is_reindexed_on_sighup_while_questions_are_answered(fake, tmp_path):
-    corpus = tmp_path / "corpus"
-    shutil.copytree(DEFAULT_CORPUS, corpus)
-    bot = BotProcess(fake, tmp_path, env={"CORPUS_DIR": str(corpus)})
-    await bot.start()
-    try:
-        with (corpus / "overview-hen.txt").open("a", encoding="utf-8") as f:
-            f.write("\n\nThe zebrafish composer is a made-up fact that only this edit adds.\n")
-        bot.process.send_signal(signal.SIGHUP)
-        during = []
-        while "indexed 33 passages" not in bot.log():
-            question = fake.slash("ask", 700 + len(during), question="who composed the music")
-            during.append(await fake.ask(question))
-            assert len(during) < 2000, f"the reload never finished:\n{bot.log()}"
-        assert during  # asked while the new index was being built
-        assert all("Nakamura" in r.text for r in during)
-        reply = await fake.ask(fake.slash("ask", 1, question="zebrafish composer"))
-        assert "zebrafish" in reply.text
-    finally:
-        await bot.stop()
+async def test_an_edited_corpus_is_reindexed_on_sighup_while_questions_are_answered(
+    fake, bot_on_copy, corpus_copy
+):
+    with (corpus_copy / "overview-hen.txt").open("a", encoding="utf-8") as f:
+        f.write("\n\nThe zebrafish composer is a made-up fact that only this edit adds.\n")
+    bot_on_copy.process.send_signal(signal.SIGHUP)
+    during = []
+    while "indexed 33 passages" not in bot_on_copy.log():
+        question = fake.slash("ask", 700 + len(during), question="who composed the music")
+        during.append(await fake.ask(question))
+        assert len(during) < 2000, f"the reload never finished:\n{bot_on_copy.log()}"
+    assert during  # asked while the new index was being built
+    assert all("Nakamura" in r.text for r in during)
+    reply = await fake.ask(fake.slash("ask", 1, question="zebrafish composer"))
+    assert "zebrafish" in reply.text
 
 
-async def test_a_broken_corpus_on_reload_keeps_the_old_one_serving(fake, tmp_path):
-    corpus = tmp_path / "corpus"
-    shutil.copytree(DEFAULT_CORPUS, corpus)
-    bot = BotProcess(fake, tmp_path, env={"CORPUS_DIR": str(corpus)})
-    await bot.start()
-    try:
-        (corpus / "manifest.toml").write_text("[film\n")
-        bot.process.send_signal(signal.SIGHUP)
-        await wait_for_log(bot, "corpus reload failed")
-        reply = await fake.ask(fake.slash("ask", question="who composed the music"))
-        assert "Nakamura" in reply.text
-    finally:
-        await bot.stop()
+async def test_a_broken_corpus_on_reload_keeps_the_old_one_serving(fake, bot_on_copy, corpus_copy):
+    (corpus_copy / "manifest.toml").write_text("[film\n")
+    bot_on_copy.process.send_signal(signal.SIGHUP)
+    await wait_for_log(bot_on_copy, "corpus reload failed")
+    reply = await fake.ask(fake.slash("ask", question="who composed the music"))
+    assert "Nakamura" in reply.text
 
 
 async def test_a_save_waiting_on_a_locked_database_does_not_hold_up_questions(fake, bot, tmp_path):
