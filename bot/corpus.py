@@ -103,10 +103,10 @@ class Manifest:
 ProgressFn = Callable[[str, int, int], None]
 
 
-def load_corpus(directory: Path, progress: ProgressFn | None = None) -> Corpus:
+def load_corpus(directory: Path) -> Corpus:
     """Read and chunk a corpus directory, or raise CorpusError saying what to fix."""
     manifest = read_manifest(directory)
-    return manifest.corpus(chunk_documents(manifest, progress))
+    return manifest.corpus(chunk_documents(manifest))
 
 
 def read_manifest(directory: Path) -> Manifest:

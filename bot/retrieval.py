@@ -154,18 +154,6 @@ class PostingsIndex:
         return [(int(ids[i]), float(scores[i])) for i in order]
 
 
-PROGRESS_EVERY = 1000  # chunks analysed between progress reports
-
-
-def _analyse(chunks: Sequence[Chunk], progress: ProgressFn | None) -> list[list[str]]:
-    docs = []
-    for n, chunk in enumerate(chunks, 1):
-        docs.append(index_terms(chunk))
-        if progress and (n % PROGRESS_EVERY == 0 or n == len(chunks)):
-            progress("analysing passages", n, len(chunks))
-    return docs
-
-
 # Query-side tuning, chosen per kind of question with `python -m bot eval`.
 SYNONYM_WEIGHT = 0.5  # a synonym counts half as much as the member's own word
 MIN_COVERAGE = 0.4  # share of the question's IDF mass the best passage must cover
@@ -218,17 +206,29 @@ def index_terms(chunk: Chunk) -> list[str]:
     return analysis.terms(chunk.section or "") + analysis.terms(chunk.text)
 
 
-class _Analysed(NamedTuple):
+PROGRESS_EVERY = 1000  # chunks analysed between progress reports
+
+
+def _all_index_terms(chunks: Sequence[Chunk], progress: ProgressFn | None) -> list[list[str]]:
+    docs = []
+    for n, chunk in enumerate(chunks, 1):
+        docs.append(index_terms(chunk))
+        if progress and (n % PROGRESS_EVERY == 0 or n == len(chunks)):
+            progress("analysing passages", n, len(chunks))
+    return docs
+
+
+class _HitAnalysis(NamedTuple):
     terms: frozenset[str]
     sentences: tuple[tuple[str, frozenset[str]], ...]  # each with its terms, for highlights
 
 
 @lru_cache(maxsize=4096)
-def _analysed(chunk: Chunk) -> _Analysed:
+def _hit_analysis(chunk: Chunk) -> _HitAnalysis:
     """A hit's terms and sentences, analysed when first needed rather than for every
     chunk at start-up (a 100k-chunk corpus would hold ~1 GB of them)."""
     per_sentence = tuple((s, frozenset(analysis.terms(s))) for s in sentences(chunk.text))
-    return _Analysed(frozenset(index_terms(chunk)), per_sentence)
+    return _HitAnalysis(frozenset(index_terms(chunk)), per_sentence)
 
 
 class Retriever:
@@ -247,7 +247,9 @@ class Retriever:
         progress: ProgressFn | None = None,
     ) -> None:
         self.corpus = corpus
-        self.index = index or PostingsIndex.build(_analyse(corpus.chunks, progress), k1, b)
+        if index is None:
+            index = PostingsIndex.build(_all_index_terms(corpus.chunks, progress), k1, b)
+        self.index = index
         self._corrections: dict[str, str] = {}
         # Each synonym group: the phrases that trigger it (stemmed words, stopwords kept,
         # so "how long" works) and the terms it adds to the query.
@@ -331,12 +333,12 @@ class Retriever:
         return SearchResult(() if abstained else tuple(hits), abstained)
 
     def _coverage(self, words: Sequence[QueryWord], chunk_id: int) -> float:
-        return _matched_weight(words, _analysed(self.corpus.chunks[chunk_id]).terms)
+        return _matched_weight(words, _hit_analysis(self.corpus.chunks[chunk_id]).terms)
 
     def _highlight(self, words: Sequence[QueryWord], chunk_id: int) -> str:
         """The sentence of the chunk that matches the most question weight."""
         best, best_score = "", -1.0
-        for sentence, present in _analysed(self.corpus.chunks[chunk_id]).sentences:
+        for sentence, present in _hit_analysis(self.corpus.chunks[chunk_id]).sentences:
             score = _matched_weight(words, present)
             if score > best_score:
                 best, best_score = sentence, score
