@@ -251,15 +251,15 @@ class Retriever:
             index = PostingsIndex.build(_all_index_terms(corpus.chunks, progress), k1, b)
         self.index = index
         self._corrections: dict[str, str] = {}
-        # Each synonym group: the phrases that trigger it (stemmed words, stopwords kept,
-        # so "how long" works) and the terms it adds to the query.
-        self._synonyms = [
-            (
-                [tuple(analysis.words(member)) for member in group],
-                {t for member in group for t in analysis.terms(member)},
-            )
-            for group in corpus.synonyms
-        ]
+        # Each synonym phrase (stemmed words, stopwords kept, so "how long" works) with
+        # the terms its group adds to the query, filed under the phrase's first word.
+        self._synonyms: dict[str, list[tuple[tuple[str, ...], frozenset[str]]]] = defaultdict(list)
+        for group in corpus.synonyms:
+            expansion = frozenset(t for member in group for t in analysis.terms(member))
+            for member in group:
+                phrase = tuple(analysis.words(member))
+                if phrase:
+                    self._synonyms[phrase[0]].append((phrase, expansion))
         self._title = analysis.words(corpus.film)
         self._by_initial: dict[str, list[str]] = defaultdict(list)
         for term in self.index.vocab:
@@ -288,19 +288,19 @@ class Retriever:
         sequence = [corrected.get(w, w) for w in analysis.words(question)]
         present = set(sequence)
         alternatives = {t: {corrected[t]: 1.0} for t in terms}
-        for phrases, expansion in self._synonyms:
-            for phrase in phrases:
-                if not present.issuperset(phrase):
+        triggered = (p for word in dict.fromkeys(sequence) for p in self._synonyms.get(word, ()))
+        for phrase, expansion in triggered:
+            if not present.issuperset(phrase):
+                continue
+            if len(phrase) > 1 and not analysis.contains_phrase(sequence, list(phrase)):
+                continue
+            for t in terms:
+                base = corrected[t]
+                if base not in phrase:
                     continue
-                if len(phrase) > 1 and not analysis.contains_phrase(sequence, list(phrase)):
-                    continue
-                for t in terms:
-                    base = corrected[t]
-                    if base not in phrase:
-                        continue
-                    for e in expansion - {base}:
-                        weight = 1.0 if len(phrase) > 1 or _same_family(base, e) else SYNONYM_WEIGHT
-                        alternatives[t][e] = max(alternatives[t].get(e, 0.0), weight)
+                for e in expansion - {base}:
+                    weight = 1.0 if len(phrase) > 1 or _same_family(base, e) else SYNONYM_WEIGHT
+                    alternatives[t][e] = max(alternatives[t].get(e, 0.0), weight)
         return tuple(
             QueryWord(t, alternatives[t], self._idf(corrected[t], alternatives[t])) for t in terms
         )
