@@ -212,8 +212,8 @@ def run_bench(args: argparse.Namespace, corpus_dir: Path) -> int:
         "numpy": np.__version__,
     }
     if args.json:
-        rows_, startup = [asdict(r) for r in rows], [asdict(s) for s in startups]
-        print(json.dumps({"rows": rows_, "startup": startup, "machine": machine}))
+        rows_json, startup_json = [asdict(r) for r in rows], [asdict(s) for s in startups]
+        print(json.dumps({"rows": rows_json, "startup": startup_json, "machine": machine}))
     else:
         print(_table(rows, machine) + "\n\n" + _startup_table(startups))
     return 0

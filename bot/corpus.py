@@ -224,17 +224,23 @@ def _documents(manifest: dict, directory: Path) -> tuple[Document, ...]:
     return tuple(documents)
 
 
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, or a CorpusError naming it when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(
+            f"{path} cannot be read ({exc.strerror}): check it exists and its permissions"
+        ) from None
+
+
 def read_text(path: Path) -> str:
     """The file's text, or a CorpusError naming it when it is not UTF-8 or is empty."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_bytes(path).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CorpusError(
             f"{path} is not UTF-8 (bad byte at offset {exc.start}): re-save it as UTF-8"
-        ) from None
-    except OSError as exc:
-        raise CorpusError(
-            f"{path} cannot be read ({exc.strerror}): check its permissions"
         ) from None
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():

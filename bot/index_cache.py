@@ -20,7 +20,7 @@ import time
 import zipfile
 from collections.abc import Sequence
 from importlib.metadata import version
-from itertools import pairwise
+from itertools import chain, pairwise
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +29,10 @@ from bot import analysis, corpus, retrieval
 from bot.corpus import (
     MANIFEST,
     Chunk,
-    CorpusError,
     Manifest,
     ProgressFn,
     chunk_documents,
+    read_bytes,
     read_manifest,
 )
 from bot.retrieval import PostingsIndex, Retriever
@@ -83,12 +83,10 @@ def cache_key(corpus_dir: Path, manifest: Manifest) -> str:
     """A hash of everything the chunks and index are made from."""
     digest = hashlib.sha256(version("snowballstemmer").encode())
     code = [Path(m.__file__) for m in (analysis, corpus, retrieval)] + [Path(__file__)]
-    for path in [*code, Path(corpus_dir) / MANIFEST, *(d.path for d in manifest.documents)]:
-        try:
-            with path.open("rb") as f:
-                digest.update(hashlib.file_digest(f, "sha256").digest())
-        except OSError as exc:
-            raise CorpusError(f"{path} cannot be read ({exc.strerror}): check it exists") from None
+    corpus_files = [Path(corpus_dir) / MANIFEST, *(d.path for d in manifest.documents)]
+    contents = chain((p.read_bytes() for p in code), (read_bytes(p) for p in corpus_files))
+    for data in contents:  # one file in memory at a time
+        digest.update(hashlib.sha256(data).digest())
     return digest.hexdigest()
 
 
