@@ -298,7 +298,7 @@ class Retriever:
                 base = corrected[t]
                 if base not in phrase:
                     continue
-                for e in expansion - {base}:
+                for e in sorted(expansion - {base}):  # sorted: same sums in every process
                     weight = 1.0 if len(phrase) > 1 or _same_family(base, e) else SYNONYM_WEIGHT
                     alternatives[t][e] = max(alternatives[t].get(e, 0.0), weight)
         return tuple(

@@ -1,4 +1,7 @@
+import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -101,3 +104,28 @@ def test_the_best_sentence_of_a_passage_is_highlighted(retriever):
     [top, *_] = retriever.search("who composed the music", 5).hits
     assert "Haruka Nakamura" in top.highlight
     assert top.highlight in top.chunk.text
+
+
+SCORES_OF_EVERY_EVAL_QUESTION = """
+from bot.config import DEFAULT_CORPUS
+from bot.corpus import load_corpus
+from bot.evaluation import load_eval_set
+from bot.retrieval import Retriever
+retriever = Retriever(load_corpus(DEFAULT_CORPUS))
+for q in load_eval_set(DEFAULT_CORPUS).questions:
+    print([(h.chunk.id, repr(h.score)) for h in retriever.search(q.question, 10).hits])
+"""
+
+
+def test_scores_are_the_same_in_every_process_to_the_last_bit():
+    # Python salts string hashes per process; a sum over a set's order would differ
+    # in its last bits between the bot and the CLI, and could flip exact ties.
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", SCORES_OF_EVERY_EVAL_QUESTION],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True, text=True, check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }  # fmt: skip
+    assert len(runs) == 1
