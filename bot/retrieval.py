@@ -7,13 +7,14 @@ loop over every chunk (tests hold the two equal on random corpora).
 """
 
 import difflib
+import heapq
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 from rank_bm25 import BM25Okapi
@@ -41,6 +42,19 @@ class LuceneBM25(BM25Okapi):
     def _calc_idf(self, nd: Mapping[str, int]) -> None:
         n = self.corpus_size
         self.idf = {w: math.log(1 + (n - df + 0.5) / (df + 0.5)) for w, df in nd.items()}
+
+
+PYTHON_MERGE_MAX = 256  # postings; see PostingsIndex._strategy
+
+
+class _WeightedPostings(NamedTuple):
+    ids: np.ndarray
+    weights: np.ndarray
+    query_weight: float
+
+    def scores(self) -> np.ndarray:
+        """What the term adds to each of its chunks' scores."""
+        return self.weights if self.query_weight == 1.0 else self.weights * self.query_weight
 
 
 class PostingsIndex:
@@ -120,30 +134,17 @@ class PostingsIndex:
         lo, hi = self.offsets[tid], self.offsets[tid + 1]
         return self.doc_ids[lo:hi], self.weights[lo:hi]
 
-    def _accumulate(self, query: Mapping[str, float]) -> tuple[np.ndarray | None, np.ndarray]:
-        """Scores of the chunks the query touches: (ids, scores), or (None, a dense array).
-
-        Few postings are merged directly, so the cost does not grow with the corpus;
-        many are added into one dense array, which is cheaper than merging them.
-        """
-        postings = [(*self.postings(t), qw) for t, qw in query.items()]
-        postings = [p for p in postings if len(p[0])]
-        if sum(len(ids) for ids, _, _ in postings) * 8 < self.n_docs:
-            if not postings:
-                return np.empty(0, np.int32), np.empty(0)
-            ids, inverse = np.unique(
-                np.concatenate([ids for ids, _, _ in postings]), return_inverse=True
-            )
-            weights = np.concatenate([w * qw for _, w, qw in postings])
-            return ids, np.bincount(inverse, weights=weights)
-        dense = np.zeros(self.n_docs)
-        for ids, w, qw in postings:
-            dense[ids] += w if qw == 1.0 else w * qw  # ids are unique within a term
-        return None, dense
-
     def top(self, query: Mapping[str, float], k: int) -> list[tuple[int, float]]:
-        """The k best (chunk id, score), best first, ties by chunk id; zero scores dropped."""
-        ids, scores = self._accumulate(query)
+        """The k best (chunk id, score), best first, ties by chunk id; zero scores dropped.
+
+        Every strategy adds a chunk's weights in the query's term order, so all give
+        the same floats (tests hold each to rank-bm25).
+        """
+        postings = self._postings(query)
+        strategy = self._strategy(postings)
+        if strategy == "python":
+            return _top_merged_in_python(postings, k)
+        ids, scores = _merged(postings) if strategy == "merge" else (None, self._dense(postings))
         floor = np.finfo(float).tiny  # zero scores are dropped
         if len(scores) > k:
             # Keep every chunk tied with the k-th score, so ties break by id as rank-bm25's do.
@@ -152,6 +153,46 @@ class PostingsIndex:
         ids, scores = (keep if ids is None else ids[keep]), scores[keep]
         order = np.lexsort((ids, -scores))[:k]
         return [(int(ids[i]), float(scores[i])) for i in order]
+
+    def _postings(self, query: Mapping[str, float]) -> list[_WeightedPostings]:
+        """Each query term's postings with its query weight; terms no chunk has left out."""
+        postings = [_WeightedPostings(*self.postings(t), qw) for t, qw in query.items()]
+        return [p for p in postings if len(p.ids)]
+
+    def _strategy(
+        self, postings: Sequence[_WeightedPostings]
+    ) -> Literal["python", "merge", "dense"]:
+        """How to add up the postings, so a query costs what its postings cost.
+
+        A few are merged in plain Python (numpy's fixed cost per call, ~25 µs a query,
+        is more than such a merge); more are merged by numpy; when they cover a good
+        share of the corpus, adding them into one dense array is cheaper than merging.
+        """
+        total = sum(len(p.ids) for p in postings)
+        if total <= PYTHON_MERGE_MAX:
+            return "python"
+        return "merge" if total * 8 < self.n_docs else "dense"
+
+    def _dense(self, postings: Sequence[_WeightedPostings]) -> np.ndarray:
+        dense = np.zeros(self.n_docs)
+        for p in postings:
+            dense[p.ids] += p.scores()  # ids are unique within a term
+        return dense
+
+
+def _merged(postings: Sequence[_WeightedPostings]) -> tuple[np.ndarray, np.ndarray]:
+    """(chunk ids, scores) of the chunks the postings touch."""
+    ids, inverse = np.unique(np.concatenate([p.ids for p in postings]), return_inverse=True)
+    return ids, np.bincount(inverse, weights=np.concatenate([p.scores() for p in postings]))
+
+
+def _top_merged_in_python(postings: Sequence[_WeightedPostings], k: int) -> list[tuple[int, float]]:
+    scores: dict[int, float] = {}
+    for p in postings:
+        for chunk_id, score in zip(p.ids.tolist(), p.scores().tolist(), strict=True):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + score
+    positive = [(chunk_id, score) for chunk_id, score in scores.items() if score > 0.0]
+    return heapq.nsmallest(k, positive, key=lambda hit: (-hit[1], hit[0]))
 
 
 # Query-side tuning, chosen per kind of question with `python -m bot eval`.

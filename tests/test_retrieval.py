@@ -50,20 +50,24 @@ def test_postings_index_ranks_exactly_like_rank_bm25(seed, n_docs, vocab):
         assert all(expected[i] == pytest.approx(s, rel=1e-9) for i, s in got)
 
 
-def test_sparse_and_dense_scoring_paths_both_match_rank_bm25():
+def test_every_scoring_strategy_matches_rank_bm25():
     rng = random.Random(7)
-    docs = random_corpus(rng, 3000, 4000)
+    docs = random_corpus(rng, 20_000, 4000)
     reference, index = LuceneBM25(docs), PostingsIndex.build(docs)
-    rare, common = ["w3990", "w3500"], ["w0", "w1", "w2"]
-    assert index._accumulate(dict.fromkeys(rare, 1.0))[0] is not None  # merged postings
-    assert index._accumulate(dict.fromkeys(common, 1.0))[0] is None  # dense accumulation
-    for query in (rare, common, rare + common):
-        expected = reference.get_scores(query)
-        got = index.top(dict.fromkeys(query, 1.0), 20)
-        assert got, query
-        assert all(expected[i] == pytest.approx(s, rel=1e-9) for i, s in got)
-        best = sorted(expected[expected > 0], reverse=True)[: len(got)]
-        assert [s for _, s in got] == pytest.approx(best, rel=1e-9)
+    df = np.diff(index.offsets)
+    by_df = {int(df[t]): term for term, t in index.vocab.items()}
+    rare = [by_df[d] for d in sorted(by_df) if d < 50][-3:]
+    middle = [by_df[d] for d in sorted(by_df) if 400 < d < 2000][:1]
+    common = [by_df[d] for d in sorted(by_df, reverse=True)[:3]]
+    for query, strategy in ((rare, "python"), (middle, "merge"), (common, "dense")):
+        assert index._strategy(index._postings(dict.fromkeys(query, 1.0))) == strategy
+        for weights in (dict.fromkeys(query, 1.0), {t: 0.5 for t in query}):
+            expected = reference.get_scores(query) * next(iter(weights.values()))
+            got = index.top(weights, 20)
+            assert got, query
+            assert all(expected[i] == pytest.approx(s, rel=1e-9) for i, s in got)
+            best = sorted(expected[expected > 0], reverse=True)[: len(got)]
+            assert [s for _, s in got] == pytest.approx(best, rel=1e-9)
 
 
 def test_top_drops_zero_scores_and_unknown_terms():
