@@ -22,6 +22,7 @@ CHANNEL_ID = 1300000000000000001
 TOKEN = "fake.bot.token"
 EPHEMERAL = 64
 RESPONSE_DEADLINE_S = 3.0
+DISCORD_EPOCH_MS = 1_420_070_400_000
 
 _BOT_USER = {
     "id": str(APP_ID),
@@ -136,9 +137,10 @@ class FakeDiscord:
     synced: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     identifies: int = 0
     resumes: int = 0
+    clock_offset_s: float = 0.0  # moves the time ids carry, to test what waits on time
 
     def __post_init__(self) -> None:
-        self._ids = itertools.count(1400000000000000000)
+        self._id_counter = itertools.count()
         self._seq = 0
         self._ws: web.WebSocketResponse | None = None
         self._ready = asyncio.Event()
@@ -233,7 +235,7 @@ class FakeDiscord:
         given = [
             {
                 **command,
-                "id": str(next(self._ids)),
+                "id": str(self._snowflake()),
                 "application_id": str(APP_ID),
                 "version": "1",
                 **({"guild_id": scope} if scope != "global" else {}),
@@ -263,7 +265,7 @@ class FakeDiscord:
 
     def _message(self, data: dict[str, Any]) -> dict[str, Any]:
         return {
-            "id": str(next(self._ids)),
+            "id": str(self._snowflake()),
             "channel_id": str(CHANNEL_ID),
             "type": 20,
             "content": data.get("content") or "",
@@ -466,8 +468,14 @@ class FakeDiscord:
 
     # --- interactions -------------------------------------------------------------
 
+    def _snowflake(self) -> int:
+        """A new id dated now, as Discord's are: discord.py reads an interaction's
+        `created_at` from its id, and cooldowns run on that time."""
+        ms = int((time.time() + self.clock_offset_s) * 1000) - DISCORD_EPOCH_MS
+        return ms << 22 | next(self._id_counter) % (1 << 22)
+
     def _interaction(self, kind: int, data: dict[str, Any], user_id: int) -> dict[str, Any]:
-        interaction_id = next(self._ids)
+        interaction_id = self._snowflake()
         return {
             "id": str(interaction_id),
             "application_id": str(APP_ID),

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from bot.discord_app import MemberCooldowns
 from tests.bot_process import BotProcess
 from tests.fake_discord import GUILD_ID, TOKEN, FakeDiscord
 from tests.markup import spoiler_segments
@@ -130,6 +131,34 @@ async def test_asking_too_fast_hits_a_friendly_cooldown(fake, bot):
     replies = [await fake.ask(fake.slash("ask", 55, question="who directed it")) for _ in range(4)]
     assert not any(r.ephemeral for r in replies[:3])
     assert replies[3].ephemeral and "Try again in" in replies[3].data["content"]
+
+
+async def test_a_member_who_waited_out_the_cooldown_can_ask_again(fake, bot):
+    for _ in range(3):
+        await fake.ask(fake.slash("ask", 56, question="who directed it"))
+    assert (
+        "Try again in" in (await fake.ask(fake.slash("ask", 56, question="who directed it"))).text
+    )
+    fake.clock_offset_s = 31  # interactions are dated by their ids, as Discord's are
+    later = await fake.ask(fake.slash("ask", 56, question="who directed it"))
+    assert not later.ephemeral and "Try again" not in later.text
+
+
+def test_cooldown_allows_three_asks_then_says_how_long_to_wait():
+    cooldowns = MemberCooldowns(3, 30.0)
+    assert [cooldowns.use(1, 1000.0 + t) for t in (0, 1, 2)] == [None, None, None]
+    assert cooldowns.use(1, 1010.0) == pytest.approx(20.0)
+    assert cooldowns.use(2, 1010.0) is None  # members are counted apart
+    assert cooldowns.use(1, 1031.0) is None
+
+
+def test_cooldown_forgets_members_once_idle_for_a_whole_period():
+    cooldowns = MemberCooldowns(3, 30.0)
+    for member in range(1000):
+        cooldowns.use(member, 1000.0 + member / 100)
+    assert len(cooldowns) == 1000
+    cooldowns.use(5000, 1035.0)  # members 0-499 last asked more than 30 s ago
+    assert len(cooldowns) == 501
 
 
 async def test_an_off_topic_question_gets_an_ephemeral_i_dont_know(fake, bot):
