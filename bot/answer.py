@@ -4,7 +4,6 @@ The CLI and the Discord bot both call `answer_question`, so the same question an
 spoiler setting give the same answer everywhere.
 """
 
-import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -49,8 +48,9 @@ def clean_question(text: str) -> str:
             f"That question is {len(text)} characters long; please keep it under "
             f"{MAX_QUESTION_CHARS}."
         )
-    visible = "".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
-    cleaned = re.sub(r"\s+", " ", visible).strip()
+    if not (text.isascii() and text.isprintable()):  # most questions: nothing to remove
+        text = "".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+    cleaned = " ".join(text.split())
     if not cleaned:
         raise QuestionError("Please ask a question, for example: who directed Look Back?")
     return cleaned

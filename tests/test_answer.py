@@ -1,4 +1,8 @@
+import unicodedata
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.answer import MAX_QUESTION_CHARS, QuestionError, answer_question, clean_question
 
@@ -42,6 +46,16 @@ def test_over_long_questions_are_refused_with_the_limit():
 
 def test_control_and_invisible_characters_are_removed_from_questions():
     assert clean_question("who\x00 directed\u200b\nit?") == "who directed it?"
+
+
+@given(st.text(max_size=MAX_QUESTION_CHARS))
+def test_cleaned_questions_keep_no_invisible_characters_or_runs_of_space(text):
+    try:
+        cleaned = clean_question(text)
+    except QuestionError:
+        return
+    assert cleaned.split() == cleaned.split(" ")  # single spaces, none at the ends
+    assert not any(unicodedata.category(c) in ("Cc", "Cf") for c in cleaned)
 
 
 def test_japanese_title_finds_the_credits(retriever):
