@@ -12,7 +12,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import chain
 from typing import Literal, NamedTuple
 
@@ -264,10 +264,8 @@ class _HitAnalysis(NamedTuple):
     sentences: tuple[tuple[str, frozenset[str]], ...]  # each with its terms, for highlights
 
 
-@lru_cache(maxsize=4096)
-def _hit_analysis(chunk: Chunk) -> _HitAnalysis:
-    """A hit's terms and sentences, analysed when first needed rather than for every
-    chunk at start-up (a 100k-chunk corpus would hold ~1 GB of them)."""
+def _analyse_hit(chunks: Sequence[Chunk], chunk_id: int) -> _HitAnalysis:
+    chunk = chunks[chunk_id]
     per_sentence = tuple((s, frozenset(analysis.terms(s))) for s in sentences(chunk.text))
     return _HitAnalysis(frozenset(index_terms(chunk)), per_sentence)
 
@@ -291,6 +289,10 @@ class Retriever:
         if index is None:
             index = PostingsIndex.build(_all_index_terms(corpus.chunks, progress), k1, b)
         self.index = index
+        # Hits are analysed when first needed rather than every chunk at start-up
+        # (100k chunks would hold ~1 GB of it). Keyed by chunk id, and bound to the
+        # chunks rather than to self: no reference cycle keeps a replaced index alive.
+        self._hit_analysis = lru_cache(maxsize=4096)(partial(_analyse_hit, corpus.chunks))
         self._corrections: dict[str, str] = {}
         # Each synonym phrase (stemmed words, stopwords kept, so "how long" works) with
         # the terms its group adds to the query, filed under the phrase's first word.
@@ -322,11 +324,12 @@ class Retriever:
         family; a phrase ("how long", "box office") stands for its whole group fully.
         """
         terms = list(dict.fromkeys(analysis.terms(question)))
+        words = analysis.words(question)
         # Every passage is about the film, so its title in a question says nothing.
-        if analysis.contains_phrase(analysis.words(question), self._title):
+        if analysis.contains_phrase(words, self._title):
             terms = [t for t in terms if t not in self._title] or terms
         corrected = {t: self._correct(t) for t in terms}
-        sequence = [corrected.get(w, w) for w in analysis.words(question)]
+        sequence = [corrected.get(w, w) for w in words]
         present = set(sequence)
         alternatives = {t: {corrected[t]: 1.0} for t in terms}
         triggered = (p for word in dict.fromkeys(sequence) for p in self._synonyms.get(word, ()))
@@ -365,21 +368,21 @@ class Retriever:
         total_idf = sum(w.idf for w in words)
         hits: list[Hit] = []
         for chunk_id, score in ranked:
-            chunk = self.corpus.chunks[chunk_id]
-            coverage = self._coverage(words, chunk_id) / total_idf
             if hits and score < RELATIVE_FLOOR * hits[0].score:
                 break
+            coverage = self._coverage(words, chunk_id) / total_idf
+            chunk = self.corpus.chunks[chunk_id]
             hits.append(Hit(chunk, score, coverage, self._highlight(words, chunk_id)))
         abstained = not hits or max(h.coverage for h in hits) < MIN_COVERAGE
         return SearchResult(() if abstained else tuple(hits), abstained)
 
     def _coverage(self, words: Sequence[QueryWord], chunk_id: int) -> float:
-        return _matched_weight(words, _hit_analysis(self.corpus.chunks[chunk_id]).terms)
+        return _matched_weight(words, self._hit_analysis(chunk_id).terms)
 
     def _highlight(self, words: Sequence[QueryWord], chunk_id: int) -> str:
         """The sentence of the chunk that matches the most question weight."""
         best, best_score = "", -1.0
-        for sentence, present in _hit_analysis(self.corpus.chunks[chunk_id]).sentences:
+        for sentence, present in self._hit_analysis(chunk_id).sentences:
             score = _matched_weight(words, present)
             if score > best_score:
                 best, best_score = sentence, score

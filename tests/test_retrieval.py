@@ -1,7 +1,9 @@
+import gc
 import os
 import random
 import subprocess
 import sys
+import weakref
 
 import numpy as np
 import pytest
@@ -9,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi
 
-from bot.retrieval import K1, B, LuceneBM25, PostingsIndex
+from bot.config import DEFAULT_CORPUS
+from bot.corpus import load_corpus
+from bot.retrieval import K1, B, LuceneBM25, PostingsIndex, Retriever
 
 
 def test_variant_is_okapi_with_lucene_idf_and_pinned_parameters():
@@ -133,3 +137,17 @@ def test_scores_are_the_same_in_every_process_to_the_last_bit():
         for seed in ("1", "2", "3")
     }  # fmt: skip
     assert len(runs) == 1
+
+
+def test_a_replaced_retriever_is_freed_without_the_cycle_collector():
+    # The bot exempts long-lived objects from cyclic GC (gc.freeze), so after a corpus
+    # reload only reference counting can free the old index: it must hold no cycle.
+    retriever = Retriever(load_corpus(DEFAULT_CORPUS))
+    assert retriever.search("who directed it", 5).hits
+    freed = weakref.ref(retriever)
+    gc.disable()
+    try:
+        del retriever
+        assert freed() is None
+    finally:
+        gc.enable()
