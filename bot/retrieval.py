@@ -44,7 +44,7 @@ class LuceneBM25(BM25Okapi):
         self.idf = {w: math.log(1 + (n - df + 0.5) / (df + 0.5)) for w, df in nd.items()}
 
 
-PYTHON_MERGE_MAX = 256  # postings; see PostingsIndex._strategy
+PYTHON_MERGE_MAX = 64  # postings; see PostingsIndex._strategy
 
 
 class _WeightedPostings(NamedTuple):
@@ -164,9 +164,11 @@ class PostingsIndex:
     ) -> Literal["python", "merge", "dense"]:
         """How to add up the postings, so a query costs what its postings cost.
 
-        A few are merged in plain Python (numpy's fixed cost per call, ~25 µs a query,
-        is more than such a merge); more are merged by numpy; when they cover a good
-        share of the corpus, adding them into one dense array is cheaper than merging.
+        Up to PYTHON_MERGE_MAX are merged in plain Python: numpy's fixed cost, ~22 µs
+        a query, is more than such a merge (11 µs at 16 postings). The two break even
+        near 50 postings of distinct chunks, later when postings share chunks, as on a
+        small corpus. More are merged by numpy; when they cover a good share of the
+        corpus, adding them into one dense array is cheaper than merging.
         """
         total = sum(len(p.ids) for p in postings)
         if total <= PYTHON_MERGE_MAX:
