@@ -6,7 +6,6 @@ postings in numpy, so a query costs what its terms' postings cost, not a Python
 loop over every chunk (tests hold the two equal on random corpora).
 """
 
-import difflib
 import heapq
 import math
 from collections import defaultdict
@@ -21,6 +20,7 @@ from rank_bm25 import BM25Okapi
 
 from bot import analysis
 from bot.corpus import Chunk, Corpus, ProgressFn, sentences
+from bot.spelling import Speller
 
 # Okapi's usual k1 and b; chosen with `python -m bot eval` over k1 in 0.9-1.5 and
 # b in 0.4-0.75, where they sat on the plateau (see README, "Retrieval").
@@ -295,7 +295,7 @@ class Retriever:
         # (100k chunks would hold ~1 GB of it). Keyed by chunk id, and bound to the
         # chunks rather than to self: no reference cycle keeps a replaced index alive.
         self._hit_analysis = lru_cache(maxsize=4096)(partial(_analyse_hit, corpus.chunks))
-        self._corrections: dict[str, str] = {}
+        self._speller = Speller(self.index.vocab, FUZZY_CUTOFF)
         # Each synonym phrase (stemmed words, stopwords kept, so "how long" works) with
         # the terms its group adds to the query, filed under the phrase's first word.
         self._synonyms: dict[str, list[tuple[tuple[str, ...], frozenset[str]]]] = defaultdict(list)
@@ -306,18 +306,10 @@ class Retriever:
                 if phrase:
                     self._synonyms[phrase[0]].append((phrase, expansion))
         self._title = analysis.words(corpus.film)
-        self._by_initial: dict[str, list[str]] = defaultdict(list)
-        for term in self.index.vocab:
-            self._by_initial[term[:1]].append(term)
 
     def _correct(self, term: str) -> str:
         """A corpus term close to an unknown one ("oshiyma" -> "oshiyama"), else itself."""
-        if term in self.index.vocab or len(term) < 4:
-            return term
-        if term not in self._corrections:
-            close = difflib.get_close_matches(term, self._by_initial[term[:1]], 1, FUZZY_CUTOFF)
-            self._corrections[term] = close[0] if close else term
-        return self._corrections[term]
+        return term if term in self.index.vocab else self._speller.correct(term)
 
     def query(self, question: str) -> tuple[QueryWord, ...]:
         """The question's words, each corrected and expanded with its synonyms.
