@@ -364,20 +364,19 @@ class Retriever:
         for chunk_id, score in ranked:
             if hits and score < RELATIVE_FLOOR * hits[0].score:
                 break
-            coverage = self._coverage(words, chunk_id) / total_idf
+            analysed = self._hit_analysis(chunk_id)
+            coverage = _matched_weight(words, analysed.terms) / total_idf
             chunk = self.corpus.chunks[chunk_id]
-            hits.append(Hit(chunk, score, coverage, self._highlight(words, chunk_id)))
+            hits.append(Hit(chunk, score, coverage, _highlight(words, analysed)))
         abstained = not hits or max(h.coverage for h in hits) < MIN_COVERAGE
         return SearchResult(() if abstained else tuple(hits), abstained)
 
-    def _coverage(self, words: Sequence[QueryWord], chunk_id: int) -> float:
-        return _matched_weight(words, self._hit_analysis(chunk_id).terms)
 
-    def _highlight(self, words: Sequence[QueryWord], chunk_id: int) -> str:
-        """The sentence of the chunk that matches the most question weight."""
-        best, best_score = "", -1.0
-        for sentence, present in self._hit_analysis(chunk_id).sentences:
-            score = _matched_weight(words, present)
-            if score > best_score:
-                best, best_score = sentence, score
-        return best
+def _highlight(words: Sequence[QueryWord], analysed: _HitAnalysis) -> str:
+    """The sentence of the chunk that matches the most question weight."""
+    best, best_score = "", -1.0
+    for sentence, present in analysed.sentences:
+        score = _matched_weight(words, present)
+        if score > best_score:
+            best, best_score = sentence, score
+    return best
