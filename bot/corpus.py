@@ -101,6 +101,18 @@ class Manifest:
 
 # Called as (phase, done, total) while long work runs.
 ProgressFn = Callable[[str, int, int], None]
+# Reads a corpus file's bytes; the index cache passes one that also hashes them.
+Reader = Callable[[Path], bytes]
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, or a CorpusError naming it when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(
+            f"{path} cannot be read ({exc.strerror}): check it exists and its permissions"
+        ) from None
 
 
 def load_corpus(directory: Path) -> Corpus:
@@ -109,7 +121,7 @@ def load_corpus(directory: Path) -> Corpus:
     return manifest.corpus(chunk_documents(manifest))
 
 
-def read_manifest(directory: Path) -> Manifest:
+def read_manifest(directory: Path, read: Reader = read_bytes) -> Manifest:
     """The corpus directory's manifest, checked against the files it lists."""
     directory = Path(directory)
     if not directory.is_dir():
@@ -118,10 +130,10 @@ def read_manifest(directory: Path) -> Manifest:
             "set CORPUS_DIR or --corpus to a folder with manifest.toml and the documents"
         )
     manifest_path = directory / MANIFEST
+    if not manifest_path.is_file():
+        raise CorpusError(f"{manifest_path} is missing: every corpus needs a manifest")
     try:
-        manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CorpusError(f"{manifest_path} is missing: every corpus needs a manifest") from None
+        manifest = tomllib.loads(read(manifest_path).decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CorpusError(f"{manifest_path} is not valid TOML: {exc}") from None
 
@@ -162,11 +174,13 @@ def read_manifest(directory: Path) -> Manifest:
     )
 
 
-def chunk_documents(manifest: Manifest, progress: ProgressFn | None = None) -> tuple[Chunk, ...]:
+def chunk_documents(
+    manifest: Manifest, progress: ProgressFn | None = None, read: Reader = read_bytes
+) -> tuple[Chunk, ...]:
     """Every listed document's passages, in manifest order."""
     chunks: list[Chunk] = []
     for n, doc in enumerate(manifest.documents, 1):
-        chunks += _chunk_document(doc, manifest)
+        chunks += _chunk_document(doc, manifest, read)
         if progress:
             progress("reading documents", n, len(manifest.documents))
     if not chunks:
@@ -224,20 +238,10 @@ def _documents(manifest: dict, directory: Path) -> tuple[Document, ...]:
     return tuple(documents)
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes, or a CorpusError naming it when it cannot be read."""
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise CorpusError(
-            f"{path} cannot be read ({exc.strerror}): check it exists and its permissions"
-        ) from None
-
-
-def read_text(path: Path) -> str:
+def read_text(path: Path, read: Reader = read_bytes) -> str:
     """The file's text, or a CorpusError naming it when it is not UTF-8 or is empty."""
     try:
-        text = read_bytes(path).decode("utf-8")
+        text = read(path).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CorpusError(
             f"{path} is not UTF-8 (bad byte at offset {exc.start}): re-save it as UTF-8"
@@ -258,8 +262,8 @@ class _Unit:
     prose: bool
 
 
-def _chunk_document(doc: Document, manifest: Manifest) -> list[Chunk]:
-    text = read_text(doc.path)
+def _chunk_document(doc: Document, manifest: Manifest, read: Reader) -> list[Chunk]:
+    text = read_text(doc.path, read)
     text = _FRONT_MATTER.sub(lambda m: "\n" * m.group().count("\n"), text)
     lines = text.split("\n")
     spoiler_line = _spoiler_line(doc, lines)

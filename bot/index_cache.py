@@ -20,7 +20,7 @@ import time
 import zipfile
 from collections.abc import Sequence
 from importlib.metadata import version
-from itertools import chain, pairwise
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from bot.corpus import (
     Chunk,
     Manifest,
     ProgressFn,
+    Reader,
     chunk_documents,
     read_bytes,
     read_manifest,
@@ -44,11 +45,11 @@ def open_retriever(
     corpus_dir: Path, cache_dir: Path, progress: ProgressFn | None = None
 ) -> Retriever:
     """The corpus's retriever: from the cache when it is current, else built (and cached)."""
-    manifest = read_manifest(corpus_dir)
-    key = cache_key(corpus_dir, manifest)
+    sources = SourceDigests(corpus_dir)
+    manifest = read_manifest(corpus_dir, sources.read)
     path = cache_path(cache_dir, corpus_dir)
     try:
-        cached = _read(path, key, manifest)
+        cached = _read(path, sources.key(manifest), manifest)
     except FileNotFoundError:
         cached = None
     except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile, EOFError) as exc:
@@ -57,17 +58,20 @@ def open_retriever(
     if cached is not None:
         log.info("loaded %d passages from the index cache %s", len(cached.corpus.chunks), path)
         return cached
-    retriever = _build(manifest, progress)
+    retriever = _build(manifest, progress, sources.read)
     try:
-        _write(path, key, retriever)
+        # Keyed by the bytes the build read: a document edited since the check above
+        # is cached as the text it now holds, not under its old contents' key.
+        _write(path, sources.key(manifest), retriever)
     except OSError as exc:
         log.warning("could not write the index cache %s (%s); next start-up rebuilds", path, exc)
     return retriever
 
 
-def _build(manifest: Manifest, progress: ProgressFn | None) -> Retriever:
+def _build(manifest: Manifest, progress: ProgressFn | None, read: Reader) -> Retriever:
     start = time.perf_counter()
-    retriever = Retriever(manifest.corpus(chunk_documents(manifest, progress)), progress=progress)
+    chunks = chunk_documents(manifest, progress, read)
+    retriever = Retriever(manifest.corpus(chunks), progress=progress)
     seconds = time.perf_counter() - start
     log.info("indexed %d passages in %.1f s", len(retriever.corpus.chunks), seconds)
     return retriever
@@ -79,15 +83,33 @@ def cache_path(cache_dir: Path, corpus_dir: Path) -> Path:
     return Path(cache_dir) / f"index-{where}.npz"
 
 
-def cache_key(corpus_dir: Path, manifest: Manifest) -> str:
-    """A hash of everything the chunks and index are made from."""
-    digest = hashlib.sha256(version("snowballstemmer").encode())
-    code = [Path(m.__file__) for m in (analysis, corpus, retrieval)] + [Path(__file__)]
-    corpus_files = [Path(corpus_dir) / MANIFEST, *(d.path for d in manifest.documents)]
-    contents = chain((p.read_bytes() for p in code), (read_bytes(p) for p in corpus_files))
-    for data in contents:  # one file in memory at a time
-        digest.update(hashlib.sha256(data).digest())
-    return digest.hexdigest()
+class SourceDigests:
+    """Hashes of the corpus files as they were last read, for the cache key."""
+
+    def __init__(self, corpus_dir: Path) -> None:
+        self.manifest_path = Path(corpus_dir) / MANIFEST
+        self._digests: dict[Path, bytes] = {}
+
+    def read(self, path: Path) -> bytes:
+        data = read_bytes(path)
+        self._digests[path] = hashlib.sha256(data).digest()
+        return data
+
+    def key(self, manifest: Manifest) -> str:
+        """A hash of everything the chunks and index are made from.
+
+        Files not read yet are read now, one at a time; the rest count as they were
+        read, so the manifest counts as parsed and a document as last chunked.
+        """
+        digest = hashlib.sha256(version("snowballstemmer").encode())
+        code = [Path(m.__file__) for m in (analysis, corpus, retrieval)] + [Path(__file__)]
+        for source in code:
+            digest.update(hashlib.sha256(source.read_bytes()).digest())
+        for path in (self.manifest_path, *(d.path for d in manifest.documents)):
+            if path not in self._digests:
+                self.read(path)
+            digest.update(self._digests[path])
+        return digest.hexdigest()
 
 
 def _read(path: Path, key: str, manifest: Manifest) -> Retriever | None:

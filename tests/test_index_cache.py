@@ -59,6 +59,27 @@ def test_editing_a_document_rebuilds_and_serves_the_new_text(opened, corpus_copy
     assert opened(corpus_copy)[1] == "cache"
 
 
+def test_a_document_edited_during_a_build_is_not_cached_under_its_old_contents(
+    opened, corpus_copy, tmp_path
+):
+    """The edit lands after the cache check but before the build reads the file; the
+    revert then brings back the old contents, which must not find the edited build."""
+    document = corpus_copy / "overview-hen.txt"
+    original = document.read_bytes()
+    edit = "\n\nThe zebrafish composer is a made-up fact that only this edit adds.\n"
+
+    def edit_once(phase: str, done: int, total: int) -> None:
+        if done == 1 and document.read_bytes() == original:
+            document.write_bytes(original + edit.encode())
+
+    retriever = open_retriever(corpus_copy, tmp_path / "cache", edit_once)
+    assert any("zebrafish" in c.text for c in retriever.corpus.chunks)  # built mid-edit
+    document.write_bytes(original)
+    retriever, how = opened(corpus_copy)
+    assert how == "built"
+    assert not any("zebrafish" in c.text for c in retriever.corpus.chunks)
+
+
 def test_editing_the_manifest_rebuilds(opened, corpus_copy):
     opened(corpus_copy)
     manifest = corpus_copy / "manifest.toml"
