@@ -7,7 +7,11 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CHECKOUT = Path(__file__).resolve().parent.parent
+# Run from a checkout (an editable install), the corpus and the bot's files live beside
+# the code. A copy installed into site-packages has neither, so it uses the folder it
+# runs in, where `.env` is read from too.
+PROJECT_ROOT = CHECKOUT if (CHECKOUT / "pyproject.toml").is_file() else Path.cwd()
 DEFAULT_CORPUS = PROJECT_ROOT / "corpus"
 DEFAULT_DB = PROJECT_ROOT / "lookback.sqlite3"
 DEFAULT_CACHE = PROJECT_ROOT / ".cache"

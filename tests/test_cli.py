@@ -1,12 +1,14 @@
 """The command line as a member or maintainer runs it: a real `python -m bot` process."""
 
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from bot.answer import MAX_QUESTION_CHARS
+from bot.config import CHECKOUT, DEFAULT_CORPUS
 from tests.markup import assert_within_discord_limits
 
 
@@ -139,3 +141,26 @@ def test_bench_json_reports_both_engines_and_start_up_for_every_corpus():
     assert data["machine"]["cpus"] >= 1
     [startup] = data["startup"]
     assert startup["chunks"] >= 300 and startup["cached_s"] > 0 and startup["cache_mb"] > 0
+
+
+def test_an_installed_copy_keeps_its_corpus_and_cache_in_the_folder_it_runs_in(tmp_path):
+    """As after a non-editable `pip install .`: the package alone, with no checkout around it."""
+    site = tmp_path / "site-packages"
+    shutil.copytree(CHECKOUT / "bot", site / "bot")
+    installed = sorted(site.rglob("*"))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1"}
+    ask = [sys.executable, "-m", "bot", "ask", "who composed the music"]
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = subprocess.run(ask, cwd=empty, env=env, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2
+    assert str(empty / "corpus") in missing.stderr and "CORPUS_DIR" in missing.stderr
+
+    home = tmp_path / "home"
+    shutil.copytree(DEFAULT_CORPUS, home / "corpus")
+    found = subprocess.run(ask, cwd=home, env=env, capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0, found.stderr
+    assert "Haruka Nakamura" in found.stdout
+    assert list((home / ".cache").glob("index-*.npz"))
+    assert sorted(site.rglob("*")) == installed  # nothing written into the package

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.config import DEFAULT_CORPUS, PROJECT_ROOT
+from bot.config import CHECKOUT, DEFAULT_CORPUS
 from bot.evaluation import load_eval_set
 from bot.index_cache import cache_path, open_retriever
 from bot.progress import Progress
@@ -113,7 +113,7 @@ def test_a_cache_that_cannot_be_written_still_serves(opened, corpus_copy, caplog
 def test_changing_the_analyzer_code_rebuilds_the_cache(corpus_copy, tmp_path):
     """A copy of the package, run as a real process, then with its analyzer's source changed."""
     package = tmp_path / "package"
-    shutil.copytree(PROJECT_ROOT / "bot", package / "bot")
+    shutil.copytree(CHECKOUT / "bot", package / "bot")
     cache = tmp_path / "cache"
     ask = [sys.executable, "-m", "bot", "ask", "--corpus", str(corpus_copy), "who directed it"]
 
