@@ -67,8 +67,10 @@ def discord_kwargs(message: Message) -> dict[str, Any]:
 
 class LookBackBot(discord.Client):
     def __init__(self, settings: Settings) -> None:
+        # Only guild events: slash commands and buttons arrive without any intent, and
+        # the default set would bring every message, reaction and typing event too.
         super().__init__(
-            intents=discord.Intents.default(), allowed_mentions=discord.AllowedMentions.none()
+            intents=discord.Intents(guilds=True), allowed_mentions=discord.AllowedMentions.none()
         )
         self.settings = settings
         self.tree = app_commands.CommandTree(self)

@@ -137,6 +137,7 @@ class FakeDiscord:
     synced: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     identifies: int = 0
     resumes: int = 0
+    intents: int = 0  # what the bot subscribed to at its last identify
     clock_offset_s: float = 0.0  # moves the time ids carry, to test what waits on time
 
     def __post_init__(self) -> None:
@@ -380,6 +381,7 @@ class FakeDiscord:
             await ws.close(code=4014, message=b"Disallowed intent(s).")
             return
         self.identifies += 1
+        self.intents = data.get("intents", 0)
         self._seq = 0
         await self._send(
             ws,

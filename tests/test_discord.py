@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 
+import discord
 import pytest
 
 from bot.discord_app import MemberCooldowns
@@ -55,6 +56,12 @@ async def test_bot_logs_in_and_syncs_its_commands_to_the_guild(fake, bot):
     question = next(o for o in ask["options"] if o["name"] == "question")
     assert question["max_length"] == 300 and question["required"]
     assert fake.identifies == 1
+
+
+async def test_the_bot_subscribes_only_to_the_guild_events_it_uses(fake, bot):
+    """Message, typing, reaction and voice events from a busy server would each be
+    parsed on the loop that answers /ask; interactions arrive whatever the intents."""
+    assert fake.intents == discord.Intents(guilds=True).value
 
 
 async def test_a_plain_question_gets_a_cited_public_answer(fake, bot):
