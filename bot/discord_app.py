@@ -8,9 +8,11 @@ import asyncio
 import gc
 import logging
 import math
+import re
 import signal
 import sqlite3
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import discord
@@ -28,7 +30,7 @@ from bot.retrieval import Retriever
 log = logging.getLogger("lookback")
 
 ASK_RATE, ASK_PER_S = 3, 30.0  # per member: enough for a conversation, not for a flood
-MORE_RESULTS_TIMEOUT_S = 600  # under the 15 minutes an interaction token stays valid
+PAGES_KEPT = 2_000  # answers the "More results" button can page through; ~1 KB each
 
 TOKEN_REJECTED = """\
 Discord rejected the bot token in DISCORD_TOKEN. Tokens change when they are reset:
@@ -42,6 +44,10 @@ SPOILERS_ON = (
 SPOILERS_OFF = (
     "Spoilers are **off** for you: /ask withholds passages about the twist and tells you "
     "how many it kept back. Turn them on with `/spoilers on`."
+)
+PAGES_FORGOTTEN = (
+    "I no longer have the rest of those results (I keep the latest ones, and forget them "
+    "when I restart). Please ask again with `/ask`."
 )
 SAVE_FAILED = "I couldn't save that just now, so nothing changed. Please try again in a moment."
 
@@ -74,6 +80,8 @@ class LookBackBot(discord.Client):
         )
         self.settings = settings
         self.tree = app_commands.CommandTree(self)
+        self.pages = AnswerPages(PAGES_KEPT)
+        self.add_dynamic_items(MoreResults)
         self.tree.on_error = self.on_app_command_error
         for command in (ask, spoilers, sources):
             self.tree.add_command(command)
@@ -196,25 +204,69 @@ async def reply(interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(text, ephemeral=True)
 
 
-class MoreResults(discord.ui.View):
-    """The "More results" button: the next page of the same answer, to the member who asked."""
+@dataclass
+class _Paged:
+    answer: Answer
+    asker_id: int
+    page: int = 0
 
-    def __init__(self, answer: Answer, asker_id: int) -> None:
-        super().__init__(timeout=MORE_RESULTS_TIMEOUT_S)
-        self.answer = answer
-        self.asker_id = asker_id
-        self.page = 0
 
-    @discord.ui.button(label="More results", style=discord.ButtonStyle.secondary)
-    async def more(self, interaction: discord.Interaction, _: discord.ui.Button) -> None:
-        if interaction.user.id != self.asker_id:
+class AnswerPages:
+    """The answers a "More results" button pages through, the latest PAGES_KEPT of them.
+
+    Kept in memory only: after a restart or once forgotten, a click is told to ask again.
+    """
+
+    def __init__(self, kept: int) -> None:
+        self.kept = kept
+        self._pages: OrderedDict[int, _Paged] = OrderedDict()
+
+    def add(self, ask_id: int, answer: Answer, asker_id: int) -> None:
+        self._pages[ask_id] = _Paged(answer, asker_id)
+        if len(self._pages) > self.kept:
+            self._pages.popitem(last=False)
+
+    def get(self, ask_id: int) -> _Paged | None:
+        return self._pages.get(ask_id)
+
+
+class MoreResults(discord.ui.DynamicItem[discord.ui.Button], template=r"more:(?P<ask>[0-9]+)"):
+    """The "More results" button: the next page of the same answer, to the member who asked.
+
+    The /ask it belongs to is in its custom_id, so a click reaches this handler even
+    after a restart, and no per-message view or timeout task is kept.
+    """
+
+    def __init__(self, ask_id: int) -> None:
+        button = discord.ui.Button(
+            label="More results", style=discord.ButtonStyle.secondary, custom_id=f"more:{ask_id}"
+        )
+        super().__init__(button)
+        self.ask_id = ask_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> "MoreResults":
+        return cls(int(match["ask"]))
+
+    @staticmethod
+    def view(ask_id: int) -> discord.ui.View:
+        return discord.ui.View(timeout=None).add_item(MoreResults(ask_id))
+
+    async def callback(self, interaction: discord.Interaction[LookBackBot]) -> None:
+        paged = interaction.client.pages.get(self.ask_id)
+        if paged is None:
+            await reply(interaction, PAGES_FORGOTTEN)
+            return
+        if interaction.user.id != paged.asker_id:
             await reply(interaction, "These results belong to another member; try `/ask` yourself.")
             return
-        if (self.page + 1) * PAGE_SIZE >= len(self.answer.passages):
+        if (paged.page + 1) * PAGE_SIZE >= len(paged.answer.passages):
             await reply(interaction, "That's everything I found for this question.")
             return
-        self.page += 1
-        message = render_answer(self.answer, page=self.page)
+        paged.page += 1
+        message = render_answer(paged.answer, page=paged.page)
         await interaction.response.send_message(**discord_kwargs(message), ephemeral=True)
 
 
@@ -239,7 +291,8 @@ async def ask(
         return
     kwargs = discord_kwargs(render_answer(answer))
     if len(answer.passages) > PAGE_SIZE:
-        kwargs["view"] = MoreResults(answer, interaction.user.id)
+        bot.pages.add(interaction.id, answer, interaction.user.id)
+        kwargs["view"] = MoreResults.view(interaction.id)
     await interaction.response.send_message(**kwargs, ephemeral=private or answer.abstained)
 
 

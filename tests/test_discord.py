@@ -9,7 +9,8 @@ import sys
 import discord
 import pytest
 
-from bot.discord_app import MemberCooldowns
+from bot.answer import Answer
+from bot.discord_app import AnswerPages, MemberCooldowns
 from tests.bot_process import BotProcess
 from tests.fake_discord import GUILD_ID, TOKEN, FakeDiscord
 from tests.markup import spoiler_segments
@@ -168,6 +169,15 @@ def test_cooldown_forgets_members_once_idle_for_a_whole_period():
     assert len(cooldowns) == 501
 
 
+def test_answer_pages_keep_only_the_latest_answers():
+    pages = AnswerPages(kept=2)
+    answer = Answer("q", False, False, (), 0, "")
+    for ask_id in (1, 2, 3):
+        pages.add(ask_id, answer, asker_id=7)
+    assert pages.get(1) is None
+    assert pages.get(2) is not None and pages.get(3) is not None
+
+
 async def test_an_off_topic_question_gets_an_ephemeral_i_dont_know(fake, bot):
     reply = await fake.ask(fake.slash("ask", question="what's the weather in tokyo?"))
     assert reply.ephemeral
@@ -193,6 +203,16 @@ async def test_more_results_pages_to_the_asker_only(fake, bot):
     assert second.embeds[0]["fields"][0]["name"].startswith("4.")
     stranger = await fake.ask(fake.click(first, "More results", 32))
     assert stranger.ephemeral and "another member" in stranger.data["content"]
+
+
+async def test_more_results_after_a_restart_tells_the_member_to_ask_again(fake, bot):
+    first = await fake.ask(
+        fake.slash("ask", 33, question="fujino and kyomoto drawing manga together")
+    )
+    await bot.stop()
+    await bot.start()
+    again = await fake.ask(fake.click(first, "More results", 33), timeout=5)
+    assert again.ephemeral and "/ask" in again.data["content"]
 
 
 async def test_sources_lists_every_document(fake, bot):
