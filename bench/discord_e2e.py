@@ -9,8 +9,9 @@ latency (dispatch on the fake gateway -> the bot's interaction callback arrives)
 
 The first burst also opens the bot's HTTP connections (one per concurrent request),
 as a burst after a quiet spell does, so it is usually the slowest. The fake times a
-callback when its handler starts, after any callbacks that arrived with it: that
-adds 1-3 ms (up to 6 ms seen) to the slowest acknowledgements of a burst.
+callback when its bytes reach the fake's socket, as Discord times a response when it
+receives it; the fake's own event loop, busy with the rest of the burst, can still
+make that a little late, never early.
 """
 
 import argparse

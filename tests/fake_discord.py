@@ -92,7 +92,7 @@ class Reply:
     type: int  # interaction callback type (4 message, 5 deferred, ...); 0 for a follow-up
     data: dict[str, Any]
     message: dict[str, Any]  # the message object Discord created
-    latency_s: float  # from dispatch to the bot's request
+    latency_s: float  # from dispatch until the bot's response reached the fake
 
     @property
     def ephemeral(self) -> bool:
@@ -119,6 +119,41 @@ class Reply:
                 if component.get("label") == label:
                     return component["custom_id"]
         raise AssertionError(f"no {label!r} button in {self.data.get('components')}")
+
+
+class _ArrivalStamps(asyncio.Protocol):
+    """aiohttp's protocol for one connection, noting when its bytes last arrived.
+
+    Discord times a response when it receives it. The fake serves requests one at a
+    time, so a handler may start milliseconds after its request arrived (behind the
+    rest of a burst): handlers read the arrival time from here instead.
+    """
+
+    def __init__(
+        self, inner: asyncio.Protocol, stamps: dict[asyncio.BaseTransport | None, float]
+    ) -> None:
+        self.inner, self.stamps = inner, stamps
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.stamps[self.transport] = time.monotonic()
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stamps.pop(self.transport, None)
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
 
 
 @dataclass
@@ -150,6 +185,8 @@ class FakeDiscord:
         self._followups: dict[str, list[Reply]] = {}
         self._followup_event = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self._arrivals: dict[asyncio.BaseTransport | None, float] = {}
         self.url = ""
         self.synced_at = 0.0
 
@@ -169,17 +206,25 @@ class FakeDiscord:
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        # aiohttp's low-level server, served as its docs show, with arrivals noted.
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _ArrivalStamps(server(), self._arrivals), "127.0.0.1", 0
+        )
+        port = self._server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         return self.url
 
     async def stop(self) -> None:
         if self._ws is not None:
             await self._ws.close()
+        if self._server is not None:
+            self._server.close()
         if self._runner is not None:
-            await self._runner.cleanup()
+            await self._runner.cleanup()  # closes the connections the server waits for
+        if self._server is not None:
+            await self._server.wait_closed()
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
         """Until the bot has identified and synced its commands."""
@@ -286,10 +331,10 @@ class FakeDiscord:
         }
 
     async def _callback(self, request: web.Request) -> web.Response:
-        arrived = time.monotonic()
         interaction_id = int(request.match_info["id"])
         self.requests.append(("POST", "/interactions/{id}/{token}/callback"))
         body = await request.json()
+        arrived = self._arrivals.get(request.transport, time.monotonic())
         pending = self._pending.get(interaction_id)
         if pending is None or pending.token != request.match_info["token"]:
             return self._error(404, 10062, "Unknown interaction")
