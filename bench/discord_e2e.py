@@ -1,24 +1,33 @@
 """End-to-end /ask benchmark: the real bot process driven through the loopback fake Discord.
 
     python -m bench.discord_e2e [--bursts 10] [--json]
+    python -m bench.discord_e2e --instructions [--bursts 6]
 
 Measures the time from process start to commands synced, then /ask acknowledgement
 latency (dispatch on the fake gateway -> the bot's interaction callback arrives) for
 100 asks one after another, and for bursts of 50 members asking at the same moment
-(pooled over all bursts, the first and the later ones apart, and each burst's p99).
+(pooled over all bursts, the first and the later ones apart, and each burst's p99),
+with the bot's CPU time per ask in the bursts.
 
 The first burst also opens the bot's HTTP connections (one per concurrent request),
 as a burst after a quiet spell does, so it is usually the slowest. The fake times a
 callback when its bytes reach the fake's socket, as Discord times a response when it
 receives it; the fake's own event loop, busy with the rest of the burst, can still
 make that a little late, never early.
+
+A burst's last acknowledgement waits for the CPU of all 50 asks, and on a shared
+machine the same code's CPU per ask varies by a third from run to run. To tell
+whether a change made /ask cheaper, `--instructions` runs the bot under callgrind
+and counts the instructions it executes per ask in the bursts, which repeat to 0.1%.
 """
 
 import argparse
 import asyncio
 import gc
 import json
+import shutil
 import statistics
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -31,6 +40,10 @@ from tests.fake_discord import FakeDiscord
 
 # Distinct questions, as members ask them (the project's own question set).
 QUESTIONS = [q.question for q in load_eval_set(DEFAULT_CORPUS).questions]
+BURST = 50
+# Callgrind with instrumentation off until the bursts: start-up runs at near full speed.
+CALLGRIND = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+SLOWDOWN_DEADLINE_S = 300.0  # Discord's 3 s, for a bot that callgrind slows ~50x
 
 
 def summary(latencies_s: list[float]) -> dict[str, float]:
@@ -43,59 +56,127 @@ def summary(latencies_s: list[float]) -> dict[str, float]:
     }
 
 
-async def main(as_json: bool, bursts: int) -> None:
+async def one_by_one(fake: FakeDiscord, asks: int) -> list[float]:
+    """Latencies of `asks` asks, each sent when the previous one was answered."""
+    latencies = []
+    for n in range(asks):
+        question = QUESTIONS[n % len(QUESTIONS)]
+        reply = await fake.ask(fake.slash("ask", 20_000 + n, question=question), timeout=60)
+        latencies.append(reply.latency_s)
+    return latencies
+
+
+async def burst(fake: FakeDiscord, number: int) -> list[float]:
+    """Latencies of BURST new members (no cooldown) asking at the same moment."""
+    members = range(30_000 + 100 * number, 30_000 + 100 * number + BURST)
+    # The fake stands in for Discord's servers: a collection pausing it would be
+    # timed as the bot's latency (15 ms was seen), so it collects between bursts.
+    gc.collect()
+    gc.disable()
+    try:
+        futures = [
+            await fake.send(fake.slash("ask", m, question=QUESTIONS[m % len(QUESTIONS)]))
+            for m in members
+        ]
+        return [r.latency_s for r in await asyncio.gather(*futures)]
+    finally:
+        gc.enable()
+
+
+def cpu_s(pid: int) -> float | None:
+    """A process's CPU time so far, from Linux's /proc; None elsewhere."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+async def measure(bursts: int) -> dict:
     fake = FakeDiscord()
     await fake.start()
     with tempfile.TemporaryDirectory() as tmp:
         bot = BotProcess(fake, Path(tmp))
         await bot.start()
+        assert bot.process is not None
         startup_s = fake.synced_at - bot.started_at
-        sequential = []
-        for n in range(100):
-            question = QUESTIONS[n % len(QUESTIONS)]
-            reply = await fake.ask(fake.slash("ask", 20_000 + n, question=question))
-            sequential.append(reply.latency_s)
+        sequential = await one_by_one(fake, 100)
+        cpu_before = cpu_s(bot.process.pid)
         timed: list[list[float]] = []  # each burst's latencies
         for b in range(bursts):
-            members = range(30_000 + 100 * b, 30_050 + 100 * b)  # new members: no cooldown
-            # The fake stands in for Discord's servers: a collection pausing it would
-            # be timed as the bot's latency (15 ms was seen), so it collects between bursts.
-            gc.collect()
-            gc.disable()
-            try:
-                futures = [
-                    await fake.send(fake.slash("ask", m, question=QUESTIONS[m % len(QUESTIONS)]))
-                    for m in members
-                ]
-                latencies = [r.latency_s for r in await asyncio.gather(*futures)]
-            finally:
-                gc.enable()
-            timed.append(latencies)
+            timed.append(await burst(fake, b))
             await asyncio.sleep(0.2)
+        cpu_after = cpu_s(bot.process.pid)
         await bot.stop()
     await fake.stop()
-    result = {
+    cpu_per_ask_us = None
+    if cpu_before is not None and cpu_after is not None:
+        cpu_per_ask_us = round((cpu_after - cpu_before) / (BURST * bursts) * 1e6)
+    return {
         "start_to_synced_s": round(startup_s, 3),
         "sequential_asks": summary(sequential),
         "concurrent_asks_50_members": summary([x for b in timed for x in b]),
         "first_burst": summary(timed[0]),
         "later_bursts": summary([x for b in timed[1:] for x in b]) if len(timed) > 1 else None,
         "p99_ms_of_each_burst": [summary(b)["p99_ms"] for b in timed],
+        "bot_cpu_us_per_ask_in_bursts": cpu_per_ask_us,
         "violations": fake.violations,
     }
-    if as_json:
-        print(json.dumps(result))
+
+
+async def count_instructions(bursts: int) -> dict:
+    """Instructions the bot executes per ask in bursts, with the same warm-up as `measure`."""
+    fake = FakeDiscord(response_deadline_s=SLOWDOWN_DEADLINE_S)
+    await fake.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        bot = BotProcess(fake, Path(tmp), wrapper=[*CALLGRIND, f"--callgrind-out-file={out}"])
+        await bot.start()
+        assert bot.process is not None
+        pid = str(bot.process.pid)
+        await one_by_one(fake, 100)
+        subprocess.run(["callgrind_control", "--instr=on", pid], check=True, capture_output=True)
+        for b in range(bursts):
+            await burst(fake, b)
+        subprocess.run(["callgrind_control", "--instr=off", pid], check=True, capture_output=True)
+        subprocess.run(["callgrind_control", "--dump", pid], check=True, capture_output=True)
+        await bot.stop()
+        total = sum(_callgrind_total(f) for f in Path(tmp).glob("callgrind.out*"))
+    await fake.stop()
+    return {
+        "instructions_per_ask": round(total / (BURST * bursts)),
+        "asks": BURST * bursts,
+        "violations": fake.violations,
+    }
+
+
+def _callgrind_total(path: Path) -> int:
+    """The instruction total of one callgrind dump (its `totals:` line)."""
+    for line in path.read_text().splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--bursts", type=int, help="bursts of 50 asks (default 10; 6 counted)")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under callgrind"
+    )
+    args = parser.parse_args()
+    if args.instructions:
+        if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+            parser.error("--instructions needs valgrind (Debian and Ubuntu: apt install valgrind)")
+        result = asyncio.run(count_instructions(args.bursts or 6))
     else:
-        print(f"process start -> commands synced: {result['start_to_synced_s']} s")
-        keys = ("sequential_asks", "concurrent_asks_50_members", "first_burst", "later_bursts")
-        for key in (*keys, "p99_ms_of_each_burst"):
-            print(f"{key}: {result[key]}")
-        print(f"fake Discord violations: {fake.violations or 'none'}")
+        result = asyncio.run(measure(args.bursts or 10))
+    if args.json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key}: {value}")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--bursts", type=int, default=10, help="bursts of 50 asks (default 10)")
-    args = parser.parse_args()
-    asyncio.run(main(args.json, args.bursts))
+    main()

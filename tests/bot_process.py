@@ -20,6 +20,7 @@ class BotProcess:
     env: dict[str, str] = field(default_factory=dict)
     process: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
+    wrapper: list[str] = field(default_factory=list)  # e.g. valgrind and its options
 
     @property
     def log_path(self) -> Path:
@@ -49,7 +50,7 @@ class BotProcess:
         self.started_at = time.monotonic()
         # cwd is the test's folder, so a developer's own .env is never read.
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.fake_launcher",
+            *self.wrapper, sys.executable, "-m", "tests.fake_launcher",
             cwd=self.workdir, env=self.environment(), stdout=log, stderr=log,
         )  # fmt: skip
         log.close()
