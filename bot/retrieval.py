@@ -6,12 +6,11 @@ postings in numpy, so a query costs what its terms' postings cost, not a Python
 loop over every chunk (tests hold the two equal on random corpora).
 """
 
-import heapq
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import cached_property, lru_cache, partial
 from itertools import chain
 from typing import Literal, NamedTuple
 
@@ -193,8 +192,9 @@ def _top_merged_in_python(postings: Sequence[_WeightedPostings], k: int) -> list
     for p in postings:
         for chunk_id, score in zip(p.ids.tolist(), p.scores().tolist(), strict=True):
             scores[chunk_id] = scores.get(chunk_id, 0.0) + score
-    positive = [(chunk_id, score) for chunk_id, score in scores.items() if score > 0.0]
-    return heapq.nsmallest(k, positive, key=lambda hit: (-hit[1], hit[0]))
+    # Best first, ties by chunk id: sorting (-score, id) pairs compares in C.
+    best = sorted((-score, chunk_id) for chunk_id, score in scores.items() if score > 0.0)
+    return [(chunk_id, -negated) for negated, chunk_id in best[:k]]
 
 
 # Query-side tuning, chosen per kind of question with `python -m bot eval`.
@@ -217,16 +217,19 @@ class QueryWord:
     alternatives: Mapping[str, float]  # term -> weight (1 for the word or its correction)
     idf: float
 
+    @cached_property
+    def heaviest_first(self) -> tuple[tuple[str, float], ...]:
+        return tuple(sorted(self.alternatives.items(), key=lambda alt: -alt[1]))
+
 
 def _matched_weight(words: Sequence[QueryWord], present: frozenset[str]) -> float:
     """The question's IDF weight that `present` terms cover (a synonym counts its weight)."""
     total = 0.0
     for w in words:  # plain loops: this runs for every sentence of every hit
-        best = 0.0
-        for term, weight in w.alternatives.items():
-            if weight > best and term in present:
-                best = weight
-        total += best * w.idf
+        for term, weight in w.heaviest_first:  # the first one present is the best
+            if term in present:
+                total += weight * w.idf
+                break
     return total
 
 
