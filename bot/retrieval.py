@@ -143,13 +143,13 @@ class PostingsIndex:
         strategy = self._strategy(postings)
         if strategy == "python":
             return _top_merged_in_python(postings, k)
-        ids, scores = _merged(postings) if strategy == "merge" else (None, self._dense(postings))
+        ids, scores = _merged(postings) if strategy == "merge" else self._dense(postings)
         floor = np.finfo(float).tiny  # zero scores are dropped
         if len(scores) > k:
             # Keep every chunk tied with the k-th score, so ties break by id as rank-bm25's do.
             floor = max(floor, np.partition(scores, len(scores) - k)[len(scores) - k])
         keep = np.flatnonzero(scores >= floor)
-        ids, scores = (keep if ids is None else ids[keep]), scores[keep]
+        ids, scores = ids[keep], scores[keep]
         order = np.lexsort((ids, -scores))[:k]
         return [(int(ids[i]), float(scores[i])) for i in order]
 
@@ -174,11 +174,19 @@ class PostingsIndex:
             return "python"
         return "merge" if total * 8 < self.n_docs else "dense"
 
-    def _dense(self, postings: Sequence[_WeightedPostings]) -> np.ndarray:
-        dense = np.zeros(self.n_docs)
-        for p in postings:
-            dense[p.ids] += p.scores()  # ids are unique within a term
-        return dense
+    def _dense(self, postings: Sequence[_WeightedPostings]) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk ids, scores) of the chunks the postings touch, summed in a dense array.
+
+        bincount adds each chunk's weights in input order, so in the query's term order,
+        and three times as fast as adding term by term (100k chunks). Untouched chunks
+        are dropped before top() partitions: np.partition slows 10-40x on an array that
+        is mostly equal zeros (13 ms instead of 0.7 ms at 100k chunks).
+        """
+        ids = np.concatenate([p.ids for p in postings])
+        weights = np.concatenate([p.scores() for p in postings])
+        dense = np.bincount(ids, weights=weights, minlength=self.n_docs)
+        touched = np.flatnonzero(dense)
+        return touched, dense[touched]
 
 
 def _merged(postings: Sequence[_WeightedPostings]) -> tuple[np.ndarray, np.ndarray]:
