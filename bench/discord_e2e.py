@@ -159,8 +159,10 @@ def _callgrind_total(path: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--bursts", type=int, help="bursts of 50 asks (default 10; 6 counted)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--bursts", type=int, help="bursts of 50 asks (default 10, or 6 with --instructions)"
+    )
     parser.add_argument(
         "--instructions", action="store_true", help="count instructions under callgrind"
     )
