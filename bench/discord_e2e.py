@@ -134,11 +134,11 @@ async def count_instructions(bursts: int) -> dict:
         assert bot.process is not None
         pid = str(bot.process.pid)
         await one_by_one(fake, 100)
-        subprocess.run(["callgrind_control", "--instr=on", pid], check=True, capture_output=True)
+        _callgrind_control("--instr=on", pid)
         for b in range(bursts):
             await burst(fake, b)
-        subprocess.run(["callgrind_control", "--instr=off", pid], check=True, capture_output=True)
-        subprocess.run(["callgrind_control", "--dump", pid], check=True, capture_output=True)
+        _callgrind_control("--instr=off", pid)
+        _callgrind_control("--dump", pid)
         await bot.stop()
         total = sum(_callgrind_total(f) for f in Path(tmp).glob("callgrind.out*"))
     await fake.stop()
@@ -147,6 +147,10 @@ async def count_instructions(bursts: int) -> dict:
         "asks": BURST * bursts,
         "violations": fake.violations,
     }
+
+
+def _callgrind_control(*args: str) -> None:
+    subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
 
 
 def _callgrind_total(path: Path) -> int:
