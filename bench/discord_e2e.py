@@ -29,6 +29,8 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +44,13 @@ from tests.fake_discord import FakeDiscord
 QUESTIONS = [q.question for q in load_eval_set(DEFAULT_CORPUS).questions]
 BURST = 50
 # Callgrind with instrumentation off until the bursts: start-up runs at near full speed.
-CALLGRIND = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+# Its files land in the bot's working folder (callgrind.out, then .1 for the dump).
+CALLGRIND = (
+    "valgrind",
+    "--tool=callgrind",
+    "--instr-atstart=no",
+    "--callgrind-out-file=callgrind.out",
+)
 SLOWDOWN_DEADLINE_S = 300.0  # Discord's 3 s, for a bot that callgrind slows ~50x
 
 
@@ -91,12 +99,25 @@ def cpu_s(pid: int) -> float | None:
         return None
 
 
+@asynccontextmanager
+async def bot_against(fake: FakeDiscord, wrapper: Sequence[str] = ()) -> AsyncIterator[BotProcess]:
+    """The real bot running against the started fake; both stopped however the block ends."""
+    await fake.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            bot = BotProcess(fake, Path(tmp), wrapper=list(wrapper))
+            try:
+                await bot.start()
+                yield bot
+            finally:
+                await bot.stop()
+    finally:
+        await fake.stop()
+
+
 async def measure(bursts: int) -> dict:
     fake = FakeDiscord()
-    await fake.start()
-    with tempfile.TemporaryDirectory() as tmp:
-        bot = BotProcess(fake, Path(tmp))
-        await bot.start()
+    async with bot_against(fake) as bot:
         assert bot.process is not None
         startup_s = fake.synced_at - bot.started_at
         sequential = await one_by_one(fake, 100)
@@ -106,8 +127,6 @@ async def measure(bursts: int) -> dict:
             timed.append(await burst(fake, b))
             await asyncio.sleep(0.2)
         cpu_after = cpu_s(bot.process.pid)
-        await bot.stop()
-    await fake.stop()
     cpu_per_ask_us = None
     if cpu_before is not None and cpu_after is not None:
         cpu_per_ask_us = round((cpu_after - cpu_before) / (BURST * bursts) * 1e6)
@@ -126,11 +145,7 @@ async def measure(bursts: int) -> dict:
 async def count_instructions(bursts: int) -> dict:
     """Instructions the bot executes per ask in bursts, with the same warm-up as `measure`."""
     fake = FakeDiscord(response_deadline_s=SLOWDOWN_DEADLINE_S)
-    await fake.start()
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        bot = BotProcess(fake, Path(tmp), wrapper=[*CALLGRIND, f"--callgrind-out-file={out}"])
-        await bot.start()
+    async with bot_against(fake, CALLGRIND) as bot:
         assert bot.process is not None
         pid = str(bot.process.pid)
         await one_by_one(fake, 100)
@@ -139,9 +154,8 @@ async def count_instructions(bursts: int) -> dict:
             await burst(fake, b)
         _callgrind_control("--instr=off", pid)
         _callgrind_control("--dump", pid)
-        await bot.stop()
-        total = sum(_callgrind_total(f) for f in Path(tmp).glob("callgrind.out*"))
-    await fake.stop()
+        await bot.stop()  # callgrind writes its last file on exit
+        total = sum(_callgrind_total(f) for f in bot.workdir.glob("callgrind.out*"))
     return {
         "instructions_per_ask": round(total / (BURST * bursts)),
         "asks": BURST * bursts,
