@@ -12,8 +12,8 @@ with the bot's CPU time per ask in the bursts.
 The first burst also opens the bot's HTTP connections (one per concurrent request),
 as a burst after a quiet spell does, so it is usually the slowest. The fake times a
 callback when its bytes reach the fake's socket, as Discord times a response when it
-receives it; the fake's own event loop, busy with the rest of the burst, can still
-make that a little late, never early.
+receives it: on Linux by the kernel's receive time, so the fake's own event loop, busy
+with the rest of the burst, does not add to it (elsewhere it can, by a few ms).
 
 A burst's last acknowledgement waits for the CPU of all 50 asks, and on a shared
 machine the same code's CPU per ask varies by a third from run to run. To tell
