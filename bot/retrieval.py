@@ -10,8 +10,9 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache, partial
+from functools import lru_cache, partial
 from itertools import chain
+from operator import itemgetter
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -218,17 +219,40 @@ def _same_family(a: str, b: str) -> bool:
     return len(a) >= 5 and len(b) >= 5 and (a.startswith(b) or b.startswith(a))
 
 
-@dataclass(frozen=True)
-class QueryWord:
+class QueryWord(NamedTuple):
     """One word of the question, with what it may match and how much it matters."""
 
     word: str
     alternatives: Mapping[str, float]  # term -> weight (1 for the word or its correction)
     idf: float
+    heaviest_first: tuple[tuple[str, float], ...]  # the alternatives, for coverage
 
-    @cached_property
-    def heaviest_first(self) -> tuple[tuple[str, float], ...]:
-        return tuple(sorted(self.alternatives.items(), key=lambda alt: -alt[1]))
+    @classmethod
+    def of(cls, word: str, alternatives: Mapping[str, float], idf: float) -> "QueryWord":
+        heaviest_first = sorted(alternatives.items(), key=itemgetter(1), reverse=True)
+        return cls(word, alternatives, idf, tuple(heaviest_first))
+
+
+class _Synonym(NamedTuple):
+    """A synonym phrase (stemmed words, stopwords kept), and what its group adds to a
+    question word that is one of the phrase's words: (term, weight), sorted by term
+    so that every process adds the same floats in the same order."""
+
+    phrase: tuple[str, ...]
+    adds: Mapping[str, tuple[tuple[str, float], ...]]
+
+    @classmethod
+    def of(cls, phrase: tuple[str, ...], group_terms: frozenset[str]) -> "_Synonym":
+        """A one-word synonym counts SYNONYM_WEIGHT, or fully when it is the same word
+        family; a phrase ("how long", "box office") stands for its whole group fully."""
+        adds = {
+            base: tuple(
+                (t, 1.0 if len(phrase) > 1 or _same_family(base, t) else SYNONYM_WEIGHT)
+                for t in sorted(group_terms - {base})
+            )
+            for base in phrase
+        }
+        return cls(phrase, adds)
 
 
 def _matched_weight(words: Sequence[QueryWord], present: frozenset[str]) -> float:
@@ -308,15 +332,14 @@ class Retriever:
         # chunks rather than to self: no reference cycle keeps a replaced index alive.
         self._hit_analysis = lru_cache(maxsize=4096)(partial(_analyse_hit, corpus.chunks))
         self._speller = Speller(self.index.vocab, FUZZY_CUTOFF)
-        # Each synonym phrase (stemmed words, stopwords kept, so "how long" works) with
-        # the terms its group adds to the query, filed under the phrase's first word.
-        self._synonyms: dict[str, list[tuple[tuple[str, ...], frozenset[str]]]] = defaultdict(list)
+        # Each synonym phrase (stopwords kept, so "how long" works), filed under its first word.
+        self._synonyms: dict[str, list[_Synonym]] = defaultdict(list)
         for group in corpus.synonyms:
-            expansion = frozenset(t for member in group for t in analysis.terms(member))
+            group_terms = frozenset(t for member in group for t in analysis.terms(member))
             for member in group:
                 phrase = tuple(analysis.words(member))
                 if phrase:
-                    self._synonyms[phrase[0]].append((phrase, expansion))
+                    self._synonyms[phrase[0]].append(_Synonym.of(phrase, group_terms))
         self._title = analysis.words(corpus.film)
 
     def _correct(self, term: str) -> str:
@@ -324,11 +347,7 @@ class Retriever:
         return term if term in self.index.vocab else self._speller.correct(term)
 
     def query(self, question: str) -> tuple[QueryWord, ...]:
-        """The question's words, each corrected and expanded with its synonyms.
-
-        A one-word synonym counts SYNONYM_WEIGHT, or fully when it is the same word
-        family; a phrase ("how long", "box office") stands for its whole group fully.
-        """
+        """The question's words, each corrected and expanded with its synonyms."""
         terms = list(dict.fromkeys(analysis.terms(question)))
         words = analysis.words(question)
         # Every passage is about the film, so its title in a question says nothing.
@@ -339,28 +358,25 @@ class Retriever:
         present = set(sequence)
         alternatives = {t: {corrected[t]: 1.0} for t in terms}
         triggered = (p for word in dict.fromkeys(sequence) for p in self._synonyms.get(word, ()))
-        for phrase, expansion in triggered:
+        for phrase, adds in triggered:
             if not present.issuperset(phrase):
                 continue
             if len(phrase) > 1 and not analysis.contains_phrase(sequence, list(phrase)):
                 continue
             for t in terms:
-                base = corrected[t]
-                if base not in phrase:
-                    continue
-                for e in sorted(expansion - {base}):  # sorted: same sums in every process
-                    weight = 1.0 if len(phrase) > 1 or _same_family(base, e) else SYNONYM_WEIGHT
+                for e, weight in adds.get(corrected[t], ()):
                     alternatives[t][e] = max(alternatives[t].get(e, 0.0), weight)
         return tuple(
-            QueryWord(t, alternatives[t], self._idf(corrected[t], alternatives[t])) for t in terms
+            QueryWord.of(t, alternatives[t], self._idf(corrected[t], alternatives[t]))
+            for t in terms
         )
 
     def _idf(self, term: str, alternatives: Mapping[str, float]) -> float:
         """How much a question word matters: its own IDF, or its best known stand-in's."""
-        known = [self.index.term_idf(t) for t in alternatives if t in self.index.vocab]
-        if term in self.index.vocab or not known:
+        if term in self.index.vocab:
             return self.index.term_idf(term)
-        return max(known)
+        known = [self.index.term_idf(t) for t in alternatives if t in self.index.vocab]
+        return max(known) if known else self.index.term_idf(term)
 
     def search(self, question: str, limit: int) -> SearchResult:
         words = self.query(question)
