@@ -6,6 +6,7 @@ spoiler setting give the same answer everywhere.
 
 import unicodedata
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from bot.corpus import Chunk
 from bot.retrieval import Retriever
@@ -19,8 +20,9 @@ class QuestionError(ValueError):
     """The question cannot be asked as it is; the message is for the member."""
 
 
-@dataclass(frozen=True)
-class Passage:
+class Passage(NamedTuple):
+    """A hit the member may see, numbered (a NamedTuple, as a Hit: several per answer)."""
+
     rank: int
     chunk: Chunk
     score: float

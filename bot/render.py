@@ -13,7 +13,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from discord.utils import escape_markdown
 
@@ -38,8 +38,9 @@ _DESCRIPTION_BUDGET = 1000
 _FOOTER_BUDGET = 200
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
+    """One passage of an embed (a NamedTuple, as a Passage: several per message)."""
+
     name: str
     value: str
 
