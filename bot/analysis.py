@@ -110,6 +110,33 @@ def terms(text: str) -> list[str]:
     return [s for s in map(stem, kept) if s not in STOPWORDS]
 
 
+# Words joined by a space (or a no-break space) and nothing else: "Kiyotaka Oshiyama",
+# but not "Kawai, Mizuki" or "Director: Kiyotaka".
+_NAME_GAP = frozenset({" ", "\u00a0"})
+
+
+def names(text: str) -> list[frozenset[str]]:
+    """Each run of two or more adjacent capitalised words in a sentence, as its terms.
+
+    That is the shape of a person's name in English prose ("Kiyotaka Oshiyama"), and
+    also of a studio's or a festival's. A sentence's first word is left out, as its
+    capital says nothing ("Watching Fujino", "After Kyomoto's death"); stopwords end a
+    run ("In Japan"), and all-capital words are not names ("USD").
+    """
+    runs: list[list[str]] = [[]]
+    end = 0
+    for n, match in enumerate(_WORD.finditer(text)):
+        word = match.group()
+        if n and word[:1].isupper() and word[1:2].islower() and normalize(word) not in STOPWORDS:
+            if runs[-1] and text[end : match.start()] not in _NAME_GAP:
+                runs.append([])
+            runs[-1].append(word)
+        elif runs[-1]:
+            runs.append([])
+        end = match.end()
+    return [frozenset(terms(" ".join(run))) for run in runs if len(run) > 1]
+
+
 def contains_phrase(haystack: list[str], phrase: list[str]) -> bool:
     """Whether the stemmed word sequence `phrase` occurs contiguously in `haystack`."""
     n = len(phrase)

@@ -35,3 +35,13 @@ def test_phrases_match_on_stemmed_words_with_stopwords_kept():
 def test_links_and_mentions_are_not_words():
     noisy = "<@123> <@!9> <@&456> <#789> @everyone @here https://x.y/look||back who composed it"
     assert analysis.terms(noisy) == analysis.terms("who composed it")
+
+
+def test_names_are_runs_of_capitalised_words_after_a_sentences_first_word():
+    kiyotaka, yuumi, mizuki = ({"kiyotaka", "oshiyama"}, {"yuumi", "kawai"}, {"mizuki", "yoshida"})
+    assert analysis.names("Director: Kiyotaka Oshiyama") == [kiyotaka]
+    assert analysis.names("Cast: Yuumi Kawai, Mizuki Yoshida") == [yuumi, mizuki]
+    assert analysis.names("directed by Kiyotaka Oshiyama’s team") == [kiyotaka]
+    # A sentence's first capital says nothing; stopwords and acronyms are not names.
+    assert analysis.names("Watching Fujino draw") == []
+    assert analysis.names("it opened In Japan, earning USD Millions") == []

@@ -14,6 +14,7 @@ from rank_bm25 import BM25Okapi
 from bot.config import DEFAULT_CORPUS
 from bot.corpus import load_corpus
 from bot.retrieval import K1, B, LuceneBM25, PostingsIndex, Retriever
+from tests.conftest import entry
 
 
 def test_variant_is_okapi_with_lucene_idf_and_pinned_parameters():
@@ -151,3 +152,20 @@ def test_a_replaced_retriever_is_freed_without_the_cycle_collector():
         assert freed() is None
     finally:
         gc.enable()
+
+
+def test_a_who_question_puts_the_passage_that_names_someone_first(make_corpus):
+    # BM25 ranks the chatty paragraph first: it says "director" three times.
+    text = (
+        "The director spoke about Night Train. Then the director spoke again, "
+        "and the director thanked the crowd.\n\n"
+        "Night Train was made by a small crew; its director is Sam Lee.\n"
+    )
+    corpus = load_corpus(make_corpus({"a.txt": text}, entry("a", "a.txt")))
+    retriever = Retriever(corpus)
+    by_score = retriever.search("night train director", 5).hits
+    assert [h.chunk.text[:9] for h in by_score] == ["The direc", "Night Tra"]
+    # "Night Train" is in the question, so only Sam Lee answers who.
+    answered = retriever.search("who is the night train director", 5).hits
+    assert [h.chunk.text[:9] for h in answered] == ["Night Tra", "The direc"]
+    assert "Sam Lee" in answered[0].highlight
