@@ -307,6 +307,7 @@ def _all_index_terms(chunks: Sequence[Chunk], progress: ProgressFn | None) -> li
 class _HitAnalysis(NamedTuple):
     terms: frozenset[str]
     sentences: tuple[tuple[str, frozenset[str]], ...]  # each with its terms, for highlights
+    # Apart from `sentences`, whose loop in _highlight runs on every hit of every question.
     names: Mapping[str, tuple[frozenset[str], ...]]  # by sentence (analysis.names)
 
 
