@@ -307,16 +307,19 @@ def _all_index_terms(chunks: Sequence[Chunk], progress: ProgressFn | None) -> li
 class _HitAnalysis(NamedTuple):
     terms: frozenset[str]
     sentences: tuple[tuple[str, frozenset[str]], ...]  # each with its terms, for highlights
-    # Apart from `sentences`, whose loop in _highlight runs on every hit of every question.
-    names: Mapping[str, tuple[frozenset[str], ...]]  # by sentence (analysis.names)
 
 
 def _analyse_hit(chunks: Sequence[Chunk], chunk_id: int) -> _HitAnalysis:
     chunk = chunks[chunk_id]
-    texts = sentences(chunk.text)
-    per_sentence = tuple((s, frozenset(analysis.terms(s))) for s in texts)
-    names = {s: tuple(analysis.names(s)) for s in texts}
-    return _HitAnalysis(frozenset(index_terms(chunk)), per_sentence, names)
+    per_sentence = tuple((s, frozenset(analysis.terms(s))) for s in sentences(chunk.text))
+    return _HitAnalysis(frozenset(index_terms(chunk)), per_sentence)
+
+
+@lru_cache(maxsize=4096)
+def _names_in(sentence: str) -> tuple[frozenset[str], ...]:
+    """A highlight's names, found only for who-questions: finding them costs more than
+    a sentence's terms, and most questions never look."""
+    return tuple(analysis.names(sentence))
 
 
 class Retriever:
@@ -401,7 +404,6 @@ class Retriever:
         total_idf = sum(w.idf for w in words)
         query_terms = frozenset(weights)
         hits: list[Hit] = []
-        analyses: list[_HitAnalysis] = []
         for chunk_id, score in ranked:
             if hits and score < RELATIVE_FLOOR * hits[0].score:
                 break
@@ -409,16 +411,13 @@ class Retriever:
             coverage = _matched_weight(words, analysed.terms) / total_idf
             chunk = self.corpus.chunks[chunk_id]
             hits.append(Hit(chunk, score, coverage, _highlight(words, query_terms, analysed)))
-            analyses.append(analysed)
         if not hits or max(h.coverage for h in hits) < MIN_COVERAGE:
             return SearchResult((), True)
         if _WHO.search(analysis.normalize(question)):
-            hits = self._names_first(hits, analyses, query_terms)
+            hits = self._names_first(hits, query_terms)
         return SearchResult(tuple(hits), False)
 
-    def _names_first(
-        self, hits: list[Hit], analyses: list[_HitAnalysis], query_terms: frozenset[str]
-    ) -> list[Hit]:
+    def _names_first(self, hits: list[Hit], query_terms: frozenset[str]) -> list[Hit]:
         """A who-question wants a name: hits whose highlight gives one go first, each
         group still best first. BM25 alone ranks a paragraph that says "the director"
         four times above the credits line "Director: Kiyotaka Oshiyama".
@@ -429,8 +428,8 @@ class Retriever:
         asked = query_terms.union(self._title)
         named: list[Hit] = []
         unnamed: list[Hit] = []
-        for hit, analysed in zip(hits, analyses, strict=True):
-            names = analysed.names.get(hit.highlight, ())
+        for hit in hits:
+            names = _names_in(hit.highlight)
             (named if any(map(asked.isdisjoint, names)) else unnamed).append(hit)
         return named + unnamed
 
