@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.config import DEFAULT_CORPUS
-from bot.evaluation import load_eval_set
+from bot.core.evaluation import load_eval_set
 from tests.bot_process import BotProcess
 from tests.fake_discord import FakeDiscord
 

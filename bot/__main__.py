@@ -7,14 +7,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.answer import MAX_PASSAGES, PAGE_SIZE, Answer, QuestionError, answer_question
 from bot.config import ConfigError, cache_dir, corpus_dir
-from bot.corpus import CorpusError
-from bot.index_cache import open_retriever
-from bot.prefs import PrefsError
-from bot.progress import Progress
-from bot.render import render_answer, render_text
-from bot.retrieval import Retriever
+from bot.core.answer import MAX_PASSAGES, PAGE_SIZE, Answer, QuestionError, answer_question
+from bot.core.corpus import CorpusError
+from bot.core.index_cache import open_retriever
+from bot.core.progress import Progress
+from bot.core.render import render_answer, render_text
+from bot.core.retrieval import Retriever
+from bot.store.sqlite import PrefsError
 
 CLI_SPOILER_HINT = "Add --spoilers to see them."
 
@@ -146,7 +146,7 @@ def _corpus(retriever: Retriever) -> int:
 
 
 def _eval(args: argparse.Namespace, retriever: Retriever, directory: Path) -> int:
-    from bot.evaluation import baseline_ranker, evaluate, load_eval_set, project_ranker
+    from bot.core.evaluation import baseline_ranker, evaluate, load_eval_set, project_ranker
 
     ranker = baseline_ranker(retriever.corpus) if args.baseline else project_ranker(retriever)
     report = evaluate(ranker, load_eval_set(directory))
@@ -158,12 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command is None:
-            from bot.discord_app import run_bot
+            from bot.discord.app import run_bot
 
             return run_bot()
         directory = corpus_dir(args.corpus)
         if args.command == "bench":
-            from bot.bench import run_bench
+            from bot.core.bench import run_bench
 
             return run_bench(args, directory)
         # The CLI and the bot must answer alike, so both open the corpus the same way.

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import DEFAULT_CORPUS
-from bot.corpus import load_corpus
-from bot.retrieval import Retriever
+from bot.core.corpus import load_corpus
+from bot.core.retrieval import Retriever
 
 MANIFEST_HEAD = """
 [film]

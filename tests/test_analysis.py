@@ -1,4 +1,4 @@
-from bot import analysis
+from bot.core import analysis
 
 
 def test_index_and_query_text_meet_whatever_case_punctuation_and_apostrophes():

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.answer import MAX_QUESTION_CHARS, QuestionError, answer_question, clean_question
+from bot.core.answer import MAX_QUESTION_CHARS, QuestionError, answer_question, clean_question
 
 
 def test_spoiler_passages_are_withheld_and_counted_without_opt_in(retriever):

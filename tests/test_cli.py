@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from bot.answer import MAX_QUESTION_CHARS
 from bot.config import CHECKOUT, DEFAULT_CORPUS
+from bot.core.answer import MAX_QUESTION_CHARS
 from tests.markup import assert_within_discord_limits
 
 

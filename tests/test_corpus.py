@@ -1,7 +1,7 @@
 import pytest
 
 from bot.config import DEFAULT_CORPUS
-from bot.corpus import MAX_CHUNK_CHARS, CorpusError, load_corpus
+from bot.core.corpus import MAX_CHUNK_CHARS, CorpusError, load_corpus
 from tests.conftest import entry
 
 
@@ -136,8 +136,8 @@ def test_spoiler_section_starts_at_the_marked_heading(make_corpus):
 
 
 def test_a_10_mb_document_is_chunked_under_the_cap_and_served(make_corpus):
-    from bot.answer import answer_question
-    from bot.retrieval import Retriever
+    from bot.core.answer import answer_question
+    from bot.core.retrieval import Retriever
 
     sentences = (DEFAULT_CORPUS / "review-smash-hit.txt").read_text(encoding="utf-8").split(". ")
     paragraphs, size, n = [], 0, 0

@@ -10,8 +10,9 @@ import time
 import discord
 import pytest
 
-from bot.answer import Answer
-from bot.discord_app import AnswerPages, MemberCooldowns
+from bot.core.answer import Answer
+from bot.discord.cooldowns import MemberCooldowns
+from bot.discord.pages import AnswerPages
 from tests.bot_process import BotProcess
 from tests.fake_discord import GUILD_ID, TOKEN, FakeDiscord
 from tests.markup import spoiler_segments

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from bot.config import CHECKOUT, DEFAULT_CORPUS
-from bot.evaluation import load_eval_set
-from bot.index_cache import cache_path, open_retriever
-from bot.progress import Progress
+from bot.core.evaluation import load_eval_set
+from bot.core.index_cache import cache_path, open_retriever
+from bot.core.progress import Progress
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_changing_the_analyzer_code_rebuilds_the_cache(corpus_copy, tmp_path):
 
     first = ask_and_read_key()
     assert ask_and_read_key() == first  # current: read, not rewritten
-    with (package / "bot" / "analysis.py").open("a") as f:
+    with (package / "bot" / "core" / "analysis.py").open("a") as f:
         f.write("\n# an analyzer change\n")
     assert ask_and_read_key()[0] != first[0]
 

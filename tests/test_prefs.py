@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.prefs import SCHEMA_VERSION, PrefsError, SpoilerPrefs
+from bot.store.sqlite import SCHEMA_VERSION, PrefsError, SpoilerPrefs
 from tests.sqlite_lock import hold_lock
 
 
@@ -88,7 +88,7 @@ def test_a_lock_held_too_long_fails_the_write_without_saving(tmp_path):
 WRITER = """
 import sys
 from pathlib import Path
-from bot.prefs import SpoilerPrefs
+from bot.store.sqlite import SpoilerPrefs
 prefs = SpoilerPrefs(Path(sys.argv[1]))
 first, count = int(sys.argv[2]), int(sys.argv[3])
 for n in range(count):

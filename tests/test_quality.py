@@ -1,7 +1,7 @@
 """Quality floors on the project's own question set (corpus/eval.toml)."""
 
 from bot.config import DEFAULT_CORPUS
-from bot.evaluation import baseline_ranker, evaluate, load_eval_set, project_ranker
+from bot.core.evaluation import baseline_ranker, evaluate, load_eval_set, project_ranker
 
 
 def test_eval_set_is_big_enough_to_mean_something():

@@ -4,10 +4,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.answer import Answer, Passage, answer_question
-from bot.corpus import Chunk, Corpus, Document
-from bot.render import _ATOM, escape, render_answer, truncate
-from bot.retrieval import Retriever
+from bot.core.answer import Answer, Passage, answer_question
+from bot.core.corpus import Chunk, Corpus, Document
+from bot.core.render import _ATOM, escape, render_answer, truncate
+from bot.core.retrieval import Retriever
 from tests.markup import assert_within_discord_limits, message_strings, spoiler_segments
 
 MARK = "zqxspoil"  # a word that stands for "spoiler text" in generated passages

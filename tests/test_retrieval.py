@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi
 
 from bot.config import DEFAULT_CORPUS
-from bot.corpus import load_corpus
-from bot.retrieval import K1, B, LuceneBM25, PostingsIndex, Retriever
+from bot.core.corpus import load_corpus
+from bot.core.retrieval import K1, B, LuceneBM25, PostingsIndex, Retriever
 from tests.conftest import entry
 
 
@@ -117,9 +117,9 @@ def test_the_best_sentence_of_a_passage_is_highlighted(retriever):
 
 SCORES_OF_EVERY_EVAL_QUESTION = """
 from bot.config import DEFAULT_CORPUS
-from bot.corpus import load_corpus
-from bot.evaluation import load_eval_set
-from bot.retrieval import Retriever
+from bot.core.corpus import load_corpus
+from bot.core.evaluation import load_eval_set
+from bot.core.retrieval import Retriever
 retriever = Retriever(load_corpus(DEFAULT_CORPUS))
 for q in load_eval_set(DEFAULT_CORPUS).questions:
     print([(h.chunk.id, repr(h.score)) for h in retriever.search(q.question, 10).hits])

@@ -3,8 +3,8 @@ import difflib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import spelling
-from bot.spelling import Speller
+from bot.core import spelling
+from bot.core.spelling import Speller
 
 # Few letters make close words common; with 4 counted columns most characters share
 # the last one, so its bound is exercised too.

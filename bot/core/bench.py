@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.corpus import load_corpus
-from bot.retrieval import LuceneBM25, PostingsIndex, index_terms
+from bot.core.corpus import load_corpus
+from bot.core.retrieval import LuceneBM25, PostingsIndex, index_terms
 
 TOP_K = 10
 VOCABULARY = 50_000

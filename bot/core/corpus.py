@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot import analysis
+from bot.core import analysis
 
 MANIFEST = "manifest.toml"
 # A chunk must fit one Discord embed field (1024) after escaping, highlighting and

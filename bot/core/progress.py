@@ -7,7 +7,7 @@ from collections.abc import Callable
 class Progress:
     """Says how far long work has got every few seconds; work that ends sooner says nothing.
 
-    Called as (phase, done, total), the shape `bot.corpus.ProgressFn` describes.
+    Called as (phase, done, total), the shape `bot.core.corpus.ProgressFn` describes.
     """
 
     def __init__(self, say: Callable[[str], None], every_s: float = 2.0) -> None:

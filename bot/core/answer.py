@@ -8,8 +8,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from bot.corpus import Chunk
-from bot.retrieval import Retriever
+from bot.core.corpus import Chunk
+from bot.core.retrieval import Retriever
 
 MAX_QUESTION_CHARS = 300
 MAX_PASSAGES = 10  # relevant passages kept per answer ("More results" pages through them)

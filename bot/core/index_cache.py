@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot import analysis, corpus, retrieval
-from bot.corpus import (
+from bot.core import analysis, corpus, retrieval
+from bot.core.corpus import (
     MANIFEST,
     Chunk,
     Manifest,
@@ -36,7 +36,7 @@ from bot.corpus import (
     read_bytes,
     read_manifest,
 )
-from bot.retrieval import PostingsIndex, Retriever
+from bot.core.retrieval import PostingsIndex, Retriever
 
 log = logging.getLogger("lookback")
 

@@ -20,9 +20,9 @@ from typing import Literal, NamedTuple
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from bot import analysis
-from bot.corpus import Chunk, Corpus, ProgressFn, sentences
-from bot.spelling import Speller
+from bot.core import analysis
+from bot.core.corpus import Chunk, Corpus, ProgressFn, sentences
+from bot.core.spelling import Speller
 
 # Okapi's usual k1 and b; chosen with `python -m bot eval` over k1 in 0.9-1.5 and
 # b in 0.4-0.75, where they sat on the plateau (see README, "Retrieval").

@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 
 from discord.utils import escape_markdown
 
-from bot.answer import PAGE_SIZE, Answer, Passage
-from bot.corpus import Corpus
+from bot.core.answer import PAGE_SIZE, Answer, Passage
+from bot.core.corpus import Corpus
 
 # Discord's limits for the parts this module fills (content stays empty).
 TITLE_MAX = 256

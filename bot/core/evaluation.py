@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from bot import analysis
-from bot.answer import PAGE_SIZE, answer_question
-from bot.corpus import Corpus, CorpusError, read_text
-from bot.retrieval import Retriever
+from bot.core import analysis
+from bot.core.answer import PAGE_SIZE, answer_question
+from bot.core.corpus import Corpus, CorpusError, read_text
+from bot.core.retrieval import Retriever
 
 EVAL_FILE = "eval.toml"
 

@@ -1,0 +1,23 @@
+"""Turning the core's rendered messages into discord.py sends, and short private replies."""
+
+from typing import Any
+
+import discord
+
+from bot.core.render import Message
+
+
+def discord_kwargs(message: Message) -> dict[str, Any]:
+    """The rendered message as keyword arguments for discord.py's send methods."""
+    return {
+        "content": message.content or None,
+        "embeds": [discord.Embed.from_dict(e.to_dict()) for e in message.embeds],
+    }
+
+
+async def reply(interaction: discord.Interaction, text: str) -> None:
+    """A short ephemeral reply, whether or not the interaction was answered already."""
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True)
+    else:
+        await interaction.response.send_message(text, ephemeral=True)
