@@ -164,3 +164,17 @@ def test_an_installed_copy_keeps_its_corpus_and_cache_in_the_folder_it_runs_in(t
     assert "Haruka Nakamura" in found.stdout
     assert list((home / ".cache").glob("index-*.npz"))
     assert sorted(site.rglob("*")) == installed  # nothing written into the package
+
+
+def test_a_manifest_entry_pointing_at_the_env_file_cannot_post_the_token(tmp_path):
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=not.a.real.token\n")
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    with (corpus / "manifest.toml").open("a") as f:
+        f.write('\n[[documents]]\nid = "env"\nfile = "../.env"\ntitle = "t"\n')
+        f.write('source = "s"\nkind = "review"\n')
+    result = run("ask", "--corpus", str(corpus), "DISCORD_TOKEN", "--json")
+    assert result.returncode == 2
+    assert "not.a.real.token" not in result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert "document 'env'" in line and "outside the corpus folder" in line

@@ -153,3 +153,78 @@ def test_a_10_mb_document_is_chunked_under_the_cap_and_served(make_corpus):
     assert all(len(c.text) <= MAX_CHUNK_CHARS for c in corpus.chunks)
     answer = answer_question(Retriever(corpus), "zebrafish composer", spoilers=False)
     assert "zebrafish" in answer.passages[0].chunk.text
+
+
+SECRET = "DISCORD_TOKEN=not.a.real.token"
+
+
+@pytest.fixture
+def nested(tmp_path):
+    """A corpus folder with a secret file beside it, outside the corpus."""
+    (tmp_path / ".env").write_text(SECRET)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("A paragraph about the film that is long enough to keep.")
+    return corpus
+
+
+def _manifest(corpus, entries: str) -> None:
+    head = '[film]\ntitle = "Test Film"\n'
+    (corpus / "manifest.toml").write_text(head + entries, encoding="utf-8")
+
+
+@pytest.mark.parametrize("file", ["../.env", "../../../../../../etc/passwd", "/etc/passwd"])
+def test_a_manifest_entry_outside_the_corpus_folder_is_refused(nested, file):
+    _manifest(nested, entry("a", "a.txt") + entry("leak", file))
+    with pytest.raises(CorpusError, match=r"document 'leak' .* outside the corpus folder"):
+        load_corpus(nested)
+
+
+@pytest.mark.parametrize("target", ["../.env", "/proc/self/environ"])
+def test_a_document_that_is_a_symlink_out_of_the_corpus_is_refused(nested, target):
+    (nested / "notes.txt").symlink_to(target)
+    _manifest(nested, entry("a", "a.txt") + entry("notes", "notes.txt"))
+    with pytest.raises(CorpusError, match=r"document 'notes' .* outside the corpus folder"):
+        load_corpus(nested)
+
+
+def test_a_manifest_that_is_a_symlink_out_of_the_corpus_is_refused(nested, tmp_path):
+    outside = tmp_path / "manifest.toml"
+    outside.write_text('[film]\ntitle = "Test Film"\n' + entry("a", "a.txt"))
+    (nested / "manifest.toml").symlink_to(outside)
+    with pytest.raises(CorpusError, match="outside the corpus folder"):
+        load_corpus(nested)
+
+
+def test_symlinks_that_stay_inside_the_corpus_are_served(nested):
+    (nested / "sub").mkdir()
+    (nested / "sub" / "b.txt").write_text("Another paragraph about the film, also long enough.")
+    (nested / "b.txt").symlink_to("sub/b.txt")
+    _manifest(nested, entry("a", "a.txt") + entry("b", "b.txt"))
+    assert [c.doc.id for c in load_corpus(nested).chunks] == ["a", "b"]
+
+
+def test_a_fifo_listed_as_a_document_is_refused_without_blocking(nested):
+    import os
+
+    os.mkfifo(nested / "pipe.txt")
+    _manifest(nested, entry("a", "a.txt") + entry("pipe", "pipe.txt"))
+    with pytest.raises(CorpusError, match=r"pipe\.txt"):
+        load_corpus(nested)
+
+
+@pytest.mark.parametrize(
+    ("head", "entries", "message"),
+    [
+        ('[film]\ntitle = "Film"\n', entry("a", "a.txt").replace('"a title"', '"   "'), "title"),
+        ('[film]\ntitle = "   "\n', entry("a", "a.txt"), r"\[film\] table"),
+        ('[film]\ntitle = "Film"\n', entry("a", "a.txt", 'url = "  "'), "a.url"),
+        ('[film]\ntitle = "Film"\n[spoilers]\nx = "axe"\n', entry("a", "a.txt"), "list"),
+        ('[film]\ntitle = "Film"\ntopics = [1]\n', entry("a", "a.txt"), "topics"),
+        ('documents = [1]\n[film]\ntitle = "Film"\n', "", "must be a"),
+    ],
+)
+def test_blank_or_mistyped_manifest_values_are_refused(nested, head, entries, message):
+    (nested / "manifest.toml").write_text(head + entries, encoding="utf-8")
+    with pytest.raises(CorpusError, match=message):
+        load_corpus(nested)

@@ -132,13 +132,14 @@ def read_manifest(directory: Path, read: Reader = read_bytes) -> Manifest:
     manifest_path = directory / MANIFEST
     if not manifest_path.is_file():
         raise CorpusError(f"{manifest_path} is missing: every corpus needs a manifest")
+    manifest_path = inside(directory, manifest_path, MANIFEST)
     try:
         manifest = tomllib.loads(read(manifest_path).decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CorpusError(f"{manifest_path} is not valid TOML: {exc}") from None
 
     film = manifest.get("film")
-    if not isinstance(film, dict) or not isinstance(film.get("title"), str):
+    if not isinstance(film, dict) or not _text(film.get("title")):
         raise CorpusError(f'{manifest_path}: add a [film] table with title = "..."')
     try:
         chrome = tuple(re.compile(p, re.IGNORECASE) for p in film.get("chrome", ()))
@@ -149,23 +150,23 @@ def read_manifest(directory: Path, read: Reader = read_bytes) -> Manifest:
     spoiler_terms = tuple(
         (group, tuple(analysis.words(phrase)))
         for group, phrases in _table(manifest, "spoilers", manifest_path).items()
-        for phrase in phrases
+        for phrase in _phrases(phrases, f"[spoilers] {group}", manifest_path)
     )
     synonyms = tuple(
-        tuple(str(w) for w in group)
-        for group in _table(manifest, "synonyms", manifest_path).values()
+        _phrases(group, f"[synonyms] {name}", manifest_path)
+        for name, group in _table(manifest, "synonyms", manifest_path).items()
     )
     documents = _documents(manifest, directory)
-    listed = {d.path.name for d in documents}
+    listed = {d.path for d in documents}
     warnings = tuple(
         f"{path} has no [[documents]] entry in {MANIFEST}; skipped (add an entry to serve it)"
         for path in sorted(directory.glob("*.txt"))
-        if path.name not in listed
+        if path.resolve() not in listed
     )
     return Manifest(
         film=film["title"],
         year=film.get("year"),
-        topics=tuple(str(t) for t in film.get("topics", ())),
+        topics=_phrases(film.get("topics", []), "[film] topics", manifest_path),
         documents=documents,
         synonyms=synonyms,
         chrome=chrome,
@@ -204,9 +205,15 @@ def _documents(manifest: dict, directory: Path) -> tuple[Document, ...]:
     documents: list[Document] = []
     seen: set[str] = set()
     for n, entry in enumerate(entries, 1):
-        missing = [k for k in ("id", "file", "title", "source", "kind") if not entry.get(k)]
+        if not isinstance(entry, dict):
+            raise CorpusError(f"{manifest_path}: document #{n} must be a [[documents]] table")
+        fields = ("id", "file", "title", "source", "kind")
+        missing = [k for k in fields if not _text(entry.get(k))]
         if missing:
-            raise CorpusError(f"{manifest_path}: document #{n} lacks {', '.join(missing)}")
+            raise CorpusError(
+                f"{manifest_path}: document #{n} lacks {', '.join(missing)} "
+                "(each must be text that is not blank)"
+            )
         doc_id = str(entry["id"])
         if doc_id in seen:
             raise CorpusError(f"{manifest_path}: document id {doc_id!r} is used twice")
@@ -217,6 +224,7 @@ def _documents(manifest: dict, directory: Path) -> tuple[Document, ...]:
                 f"{path} is listed in {MANIFEST} (id {doc_id!r}) but does not exist: "
                 "add the file or remove the entry"
             )
+        path = inside(directory, path, f"document {doc_id!r} (file = {entry['file']!r})")
         date = entry.get("date")
         if date is not None and not isinstance(date, dt.date):
             raise CorpusError(f"{manifest_path}: {doc_id}.date must be a TOML date (2024-10-19)")
@@ -228,14 +236,54 @@ def _documents(manifest: dict, directory: Path) -> tuple[Document, ...]:
                 kind=str(entry["kind"]),
                 path=path,
                 date=date,
-                url=entry.get("url"),
-                spoiler_from=entry.get("spoiler_from"),
+                url=_optional_text(entry, "url", manifest_path),
+                spoiler_from=_optional_text(entry, "spoiler_from", manifest_path),
             )
         )
-    files = [d.path.name for d in documents]
+    files = [d.path for d in documents]
     if len(set(files)) != len(files):
         raise CorpusError(f"{manifest_path}: a file is listed by two documents")
     return tuple(documents)
+
+
+def _phrases(value: object, where: str, manifest_path: Path) -> tuple[str, ...]:
+    """A manifest list of words or phrases, each checked to be text."""
+    if not isinstance(value, list) or not all(_text(v) for v in value):
+        raise CorpusError(f'{manifest_path}: {where} must be a list of phrases, ["a", "b"]')
+    return tuple(value)
+
+
+def _text(value: object) -> bool:
+    """Whether a manifest value is text with something in it ("  " is not a title)."""
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _optional_text(entry: dict, key: str, manifest_path: Path) -> str | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if not _text(value):
+        raise CorpusError(f"{manifest_path}: {entry['id']}.{key} must be text that is not blank")
+    return value
+
+
+def inside(directory: Path, path: Path, what: str) -> Path:
+    """`path` with symlinks resolved, or a CorpusError when it is not a regular file
+    inside `directory`.
+
+    The corpus is served to anyone who can ask: a manifest entry "../.env", or a
+    document that is a symlink to /proc/self/environ, would post the bot's token.
+    """
+    root = directory.resolve()
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root) or resolved == root:
+        raise CorpusError(
+            f"{what} resolves to {resolved}, outside the corpus folder {root}: "
+            "corpus files must be inside it (no '..', absolute paths or symlinks out)"
+        )
+    if not resolved.is_file():
+        raise CorpusError(f"{what} is not a regular file: use a plain text file")
+    return resolved
 
 
 def read_text(path: Path, read: Reader = read_bytes) -> str:

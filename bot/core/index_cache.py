@@ -87,7 +87,7 @@ class SourceDigests:
     """Hashes of the corpus files as they were last read, for the cache key."""
 
     def __init__(self, corpus_dir: Path) -> None:
-        self.manifest_path = Path(corpus_dir) / MANIFEST
+        self.manifest_path = (Path(corpus_dir) / MANIFEST).resolve()
         self._digests: dict[Path, bytes] = {}
 
     def read(self, path: Path) -> bytes:
