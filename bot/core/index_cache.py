@@ -4,24 +4,31 @@ Building takes ~10 s at 100k chunks (pure-Python analysis of every word); loadin
 arrays back takes well under 2 s. A cache file belongs to one corpus directory and
 records the key it was built under: a hash of the manifest, every listed document,
 the code that turns them into chunks and terms (this package's corpus, analysis and
-retrieval modules, this one, and the stemmer's version). Any change means a rebuild.
+retrieval modules, this one, and the stemmers' versions). Any change means a rebuild.
 
 The file is plain arrays (numpy .npz, loaded with allow_pickle=False, so it is never
-code), written to a temporary name and renamed into place. A file that cannot be
-read is rebuilt and replaced; a cache that cannot be written only costs the next
-start-up its speed.
+code), written to a temporary name and renamed into place, and sealed: it starts
+with an HMAC of the rest under a secret key that only this bot's user can read
+(`secret.key` in the cache folder). The key of a build is made of inputs anyone can
+read, so without the seal a forged file could serve text that is in no corpus file
+or clear a passage's spoiler mark. A file whose seal does not verify is never
+parsed; it, and anything else that cannot be read, is rebuilt and replaced. A cache
+that cannot be written only costs the next start-up its speed.
 """
 
 import hashlib
+import hmac
 import logging
 import os
+import secrets
+import stat
 import tempfile
 import time
-import zipfile
 from collections.abc import Sequence
 from importlib.metadata import version
 from itertools import pairwise
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -48,21 +55,25 @@ def open_retriever(
     sources = SourceDigests(corpus_dir)
     manifest = read_manifest(corpus_dir, sources.read)
     path = cache_path(cache_dir, corpus_dir)
-    try:
-        cached = _read(path, sources.key(manifest), manifest)
-    except FileNotFoundError:
-        cached = None
-    except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile, EOFError) as exc:
-        log.warning("index cache %s is unreadable (%s); rebuilding it", path, exc)
-        cached = None
+    seal = _seal_key(Path(cache_dir))
+    cached = None
+    if seal is not None:
+        try:
+            cached = _read(path, seal, sources.key(manifest), manifest)
+        except FileNotFoundError:
+            pass
+        except Exception as exc:  # whatever is wrong with the file, it is rebuilt
+            log.warning("index cache %s is unreadable (%s); rebuilding it", path, exc)
     if cached is not None:
         log.info("loaded %d passages from the index cache %s", len(cached.corpus.chunks), path)
         return cached
     retriever = _build(manifest, progress, sources.read)
+    if seal is None:
+        return retriever
     try:
         # Keyed by the bytes the build read: a document edited since the check above
         # is cached as the text it now holds, not under its old contents' key.
-        _write(path, sources.key(manifest), retriever)
+        _write(path, seal, sources.key(manifest), retriever)
     except OSError as exc:
         log.warning("could not write the index cache %s (%s); next start-up rebuilds", path, exc)
     return retriever
@@ -101,7 +112,7 @@ class SourceDigests:
         Files not read yet are read now, one at a time; the rest count as they were
         read, so the manifest counts as parsed and a document as last chunked.
         """
-        digest = hashlib.sha256(version("snowballstemmer").encode())
+        digest = hashlib.sha256(f"{version('snowballstemmer')} {version('PyStemmer')}".encode())
         code = [Path(m.__file__) for m in (analysis, corpus, retrieval)] + [Path(__file__)]
         for source in code:
             digest.update(hashlib.sha256(source.read_bytes()).digest())
@@ -112,9 +123,71 @@ class SourceDigests:
         return digest.hexdigest()
 
 
-def _read(path: Path, key: str, manifest: Manifest) -> Retriever | None:
-    """The cached retriever, or None when the file was built from something else."""
-    with np.load(path, allow_pickle=False) as f:
+SEAL_KEY_FILE = "secret.key"
+_SEAL_BYTES = 32  # an HMAC-SHA256 key, and the seal at the start of each cache file
+
+
+def _seal_key(cache_dir: Path) -> bytes | None:
+    """This cache folder's secret, made on first use; None when it cannot be had.
+
+    The file must be this user's and readable by no one else: one that another user
+    could have written or read is replaced, so every cache sealed with it is rebuilt.
+    """
+    path = cache_dir / SEAL_KEY_FILE
+    try:
+        key = _read_private(path)
+        if key is None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".tmp", delete=False) as f:
+                f.write(secrets.token_bytes(_SEAL_BYTES))  # mode 0600, as mkstemp makes it
+            try:
+                os.replace(f.name, path)
+            finally:
+                if os.path.exists(f.name):
+                    os.unlink(f.name)
+            key = _read_private(path)
+    except OSError as exc:
+        log.warning("cannot keep the index cache in %s (%s); building every time", cache_dir, exc)
+        return None
+    return key
+
+
+def _read_private(path: Path) -> bytes | None:
+    """The key file's bytes if it is a regular file of ours that only we can read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError:  # a symlink (ELOOP), or unreadable: make a new one
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        mine = info.st_uid == os.geteuid() and not info.st_mode & 0o077
+        key = f.read(_SEAL_BYTES + 1)
+    if stat.S_ISREG(info.st_mode) and mine and len(key) == _SEAL_BYTES:
+        return key
+    return None
+
+
+def _read(path: Path, seal: bytes, key: str, manifest: Manifest) -> Retriever | None:
+    """The cached retriever, or None when the file was built from something else.
+
+    The seal is checked over the whole file before any of it is parsed, on the one
+    open file, so a file swapped in meanwhile is not what gets parsed.
+    """
+    with path.open("rb") as raw:
+        stored = raw.read(_SEAL_BYTES)
+        mac = hmac.new(seal, digestmod=hashlib.sha256)
+        while block := raw.read(1 << 20):
+            mac.update(block)
+        if not hmac.compare_digest(stored, mac.digest()):
+            raise ValueError("its seal does not match: not written by this bot")
+        raw.seek(_SEAL_BYTES)
+        return _parse(raw, key, manifest)
+
+
+def _parse(raw: BinaryIO, key: str, manifest: Manifest) -> Retriever | None:
+    with np.load(raw, allow_pickle=False) as f:
         if str(f["key"]) != key:
             return None
         sections = _decode(f["section"], _unpack(f["sections"], f["sections_ends"]))
@@ -142,7 +215,7 @@ def _read(path: Path, key: str, manifest: Manifest) -> Retriever | None:
     return Retriever(manifest.corpus(chunks), index=index)
 
 
-def _write(path: Path, key: str, retriever: Retriever) -> None:
+def _write(path: Path, seal: bytes, key: str, retriever: Retriever) -> None:
     chunks, index = retriever.corpus.chunks, retriever.index
     doc_number = {doc.id: n for n, doc in enumerate(retriever.corpus.documents)}
     section, sections = _encode([c.section for c in chunks])
@@ -166,7 +239,15 @@ def _write(path: Path, key: str, retriever: Retriever) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
         try:
+            f.write(bytes(_SEAL_BYTES))  # the seal's place, filled in once the rest is known
             np.savez(f, **arrays)
+            f.flush()
+            f.seek(_SEAL_BYTES)
+            mac = hmac.new(seal, digestmod=hashlib.sha256)
+            while block := f.read(1 << 20):
+                mac.update(block)
+            f.seek(0)
+            f.write(mac.digest())
         except BaseException:
             os.unlink(f.name)
             raise
