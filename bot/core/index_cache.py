@@ -186,6 +186,15 @@ def _read(path: Path, seal: bytes, key: str, manifest: Manifest) -> Retriever | 
         return _parse(raw, key, manifest)
 
 
+def peek(path: Path, name: str) -> np.ndarray:
+    """One array of a cache file, its seal unchecked: for benchmarks and tests, never
+    for serving."""
+    with path.open("rb") as raw:
+        raw.seek(_SEAL_BYTES)
+        with np.load(raw, allow_pickle=False) as f:
+            return f[name]
+
+
 def _parse(raw: BinaryIO, key: str, manifest: Manifest) -> Retriever | None:
     with np.load(raw, allow_pickle=False) as f:
         if str(f["key"]) != key:
