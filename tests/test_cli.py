@@ -178,3 +178,68 @@ def test_a_manifest_entry_pointing_at_the_env_file_cannot_post_the_token(tmp_pat
     assert "not.a.real.token" not in result.stdout + result.stderr
     [line] = result.stderr.splitlines()
     assert "document 'env'" in line and "outside the corpus folder" in line
+
+
+def test_hostile_batch_lines_each_get_an_error_in_place_and_the_rest_go_on(tmp_path):
+    good = json.dumps({"question": "who composed the music"}).encode()
+    lines = [
+        good,
+        b'{"question": "caf\xe9"}',  # not UTF-8
+        b"[" * 30_000 + b"]" * 30_000,  # deeper than the parser's recursion limit
+        b'{"question": "\\ud800 who directed it"}',  # a lone surrogate
+        b'{"question": "' + b"x" * 200_000 + b'"}',  # over the line limit
+        good,
+    ]
+    batch = tmp_path / "batch.jsonl"
+    batch.write_bytes(b"\n".join(lines) + b"\n")
+    result = run("ask", "--batch", str(batch), "--json")
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o.get("line") for o in out] == [None, 2, 3, None, 5, None]
+    assert "UTF-8" in out[1]["error"] and "deeply" in out[2]["error"]
+    assert "Oshiyama" in json.dumps(out[3]) and "bytes" in out[4]["error"]
+
+
+def test_a_batch_is_answered_as_it_streams_in():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "ask", "--batch", "-", "--json"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdin and process.stdout
+    process.stdin.write(json.dumps({"question": "who directed it"}) + "\n")
+    process.stdin.flush()
+    first = json.loads(process.stdout.readline())  # before the input has ended
+    assert "Oshiyama" in json.dumps(first)
+    process.stdin.close()
+    assert process.wait(30) == 0
+
+
+def test_a_300_mb_line_is_refused_without_being_held(tmp_path):
+    batch = tmp_path / "big.jsonl"
+    with batch.open("wb") as f:
+        f.write(b'{"question": "')
+        for _ in range(300):
+            f.write(b"x" * 2**20)
+        f.write(b'"}\n' + json.dumps({"question": "who directed it"}).encode() + b"\n")
+    command = ["ask", "--batch", str(batch), "--json"]
+    result = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "bot", *command],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert out[0]["line"] == 1 and "Oshiyama" in json.dumps(out[1])
+    peak_kb = int(result.stderr.strip().splitlines()[-1])
+    assert peak_kb < 250_000  # the line alone is 300 MB
+
+
+def test_terminal_escapes_in_corpus_text_are_not_printed(tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    with (corpus / "overview-hen.txt").open("a", encoding="utf-8") as f:
+        f.write("\n\nThe zebrafish composer\x1b]0;pwned\x07 wrote\x1b[2J a score.\n")
+    result = run("ask", "--corpus", str(corpus), "zebrafish composer")
+    assert result.returncode == 0
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "zebrafish composer wrote a score" in result.stdout
+    listing = run("corpus", "--corpus", str(corpus))
+    assert "\x1b" not in listing.stdout

@@ -8,15 +8,19 @@ import sys
 import time
 
 import discord
+import numpy as np
 import pytest
 
-from bot.core.answer import Answer
+from bot.config import DEFAULT_CORPUS
+from bot.core.answer import Lookup
+from bot.core.index_cache import cache_path, open_retriever
 from bot.discord.cooldowns import MemberCooldowns
 from bot.discord.pages import AnswerPages
 from tests.bot_process import BotProcess
 from tests.fake_discord import GUILD_ID, TOKEN, FakeDiscord
 from tests.markup import spoiler_segments
 from tests.sqlite_lock import hold_lock
+from tests.test_index_cache import _forge
 
 TWIST = "axe"  # a word only spoiler passages contain
 
@@ -90,9 +94,12 @@ async def test_the_bot_gives_the_same_answer_as_the_cli(fake, bot):
 
 async def test_spoilers_are_withheld_until_the_member_opts_in(fake, bot):
     member = 777
-    before = await fake.ask(fake.slash("ask", member, question="what happens to kyomoto"))
-    assert TWIST not in before.text.lower()
-    assert "withheld" in before.text and "/spoilers on" in before.text
+    asked = fake.slash("ask", member, question="what happens to kyomoto")
+    before = await fake.ask(asked)
+    assert TWIST not in before.text.lower() and not before.ephemeral
+    assert "spoiler" not in before.text.lower() and "🔒" not in before.text
+    [notice] = await fake.followups(asked)  # what was withheld: to the asker alone
+    assert notice.ephemeral and "withheld" in notice.text and "/spoilers on" in notice.text
 
     opted = await fake.answer(fake.slash("spoilers on", member))
     assert opted.ephemeral and "on" in opted.data["content"]
@@ -173,9 +180,9 @@ def test_cooldown_forgets_members_once_idle_for_a_whole_period():
 
 def test_answer_pages_keep_only_the_latest_answers():
     pages = AnswerPages(kept=2)
-    answer = Answer("q", False, False, (), 0, "")
+    lookup = Lookup("q", False, (), "", False)
     for ask_id in (1, 2, 3):
-        pages.add(ask_id, answer, asker_id=7)
+        pages.add(ask_id, lookup, asker_id=7, shown=[])
     assert pages.get(1) is None
     assert pages.get(2) is not None and pages.get(3) is not None
 
@@ -191,10 +198,10 @@ async def test_mentions_and_spoiler_tags_in_a_question_cannot_ping_or_break_out(
     question = "@everyone <@123> <@&456> ||who|| directed **it**?"
     reply = await fake.ask(fake.slash("ask", question=question))
     assert reply.data["allowed_mentions"] == {"parse": []}
-    title = reply.embeds[0]["title"]
-    _, inside = spoiler_segments(title)
-    assert inside == []  # the member's || is escaped, not a tag
-    assert "\\*\\*" in title
+    echo = reply.embeds[0]["description"].split("\n")[0]
+    outside, inside = spoiler_segments(echo)
+    assert outside == ["**Q:** ", ""]  # the member's || tagged the whole echo, not a part
+    assert len(inside) == 1 and "\\*\\*" in inside[0] and "\\|" not in echo
 
 
 async def test_more_results_pages_to_the_asker_only(fake, bot):
@@ -278,9 +285,8 @@ async def test_odd_questions_get_an_answer_or_a_friendly_i_dont_know(fake, bot, 
     reply = await fake.ask(fake.slash("ask", question=question))
     assert expect in reply.text
     assert reply.data["allowed_mentions"] == {"parse": []}
-    for place_text in [reply.embeds[0]["title"], reply.embeds[0].get("description", "")]:
-        _, inside = spoiler_segments(place_text)
-        assert inside == []
+    _, inside = spoiler_segments(reply.embeds[0].get("description", ""))
+    assert inside == ([] if "||" not in question else [inside[0]])  # only the echo is tagged
 
 
 async def test_commands_keep_working_after_the_gateway_drops(fake, bot):
@@ -355,3 +361,108 @@ async def test_a_save_waiting_on_a_locked_database_does_not_hold_up_questions(fa
     assert reply.latency_s < 1.0  # the 2 s wait for the lock is not the event loop's
     assert "nothing changed" in (await fake.followups(toggle))[0].data["content"]
     holder.wait(10)
+
+
+def assert_nothing_spoils(reply) -> None:
+    """Spoiler words appear only inside spoiler tags, wherever they stand in the reply."""
+    for embed in reply.embeds:
+        for text in [embed.get("description", ""), *(f["value"] for f in embed.get("fields", []))]:
+            outside, _ = spoiler_segments(text)
+            assert not any(w in piece.lower() for w in SPOILER_WORDS for piece in outside), text
+        for text in [embed.get("title", ""), embed.get("footer", {}).get("text", "")]:
+            assert not any(w in text.lower() for w in SPOILER_WORDS), text
+        assert not any(
+            w in f["name"].lower() for w in SPOILER_WORDS for f in embed.get("fields", [])
+        )
+    outside, _ = spoiler_segments(reply.data.get("content") or "")
+    assert not any(w in piece.lower() for w in SPOILER_WORDS for piece in outside)
+
+
+SPOILER_WORDS = ("axe", "karate", "murder", "killed")
+
+
+async def test_a_question_naming_the_twist_is_echoed_only_inside_spoiler_tags(fake, bot):
+    question = "did kyomoto die in the axe attack at her art college?"
+    for member in (90, 91):
+        if member == 91:
+            await fake.answer(fake.slash("spoilers on", member))
+        reply = await fake.ask(fake.slash("ask", member, question=question))
+        assert_nothing_spoils(reply)
+        echo = reply.embeds[0]["description"].split("\n")[0]
+        assert spoiler_segments(echo)[1] == [question]
+
+
+async def test_the_channel_learns_nothing_from_a_question_only_spoilers_answer(fake, bot):
+    """ "karate" is answered only by withheld passages, "judo" not at all: both replies are
+    private, so the channel cannot tell them apart."""
+    for question in ("does fujino know karate?", "does fujino know judo?", "does fujino die"):
+        reply = await fake.ask(fake.slash("ask", 92, question=question))
+        assert reply.ephemeral, question
+        assert_nothing_spoils(reply)
+    karate = await fake.ask(fake.slash("ask", 93, question="does fujino know karate?"))
+    assert "withheld" in karate.text and "/spoilers on" in karate.text
+
+
+async def test_a_public_answer_with_withheld_passages_does_not_mention_them(fake, bot):
+    asked = fake.slash("ask", 94, question="what happens to kyomoto")
+    reply = await fake.ask(asked)
+    assert not reply.ephemeral
+    for word in ("spoiler", "withheld", "🔒", "hidden"):
+        assert word not in reply.text.lower()
+    [notice] = await fake.followups(asked)
+    assert notice.ephemeral and "withheld" in notice.text
+
+
+async def test_more_results_follow_the_spoiler_setting_at_click_time(fake, bot):
+    member = 95
+    await fake.answer(fake.slash("spoilers on", member))
+    first = await fake.ask(fake.slash("ask", member, question="what happens to kyomoto"))
+    assert any("||" in f["value"] for f in first.embeds[0]["fields"])  # spoilers shown
+    await fake.answer(fake.slash("spoilers off", member))
+    status = await fake.ask(fake.slash("spoilers status", member))
+    assert "**off**" in status.data["content"]
+    pages = []
+    while True:
+        page = await fake.ask(fake.click(first, "More results", member))
+        assert page.ephemeral
+        pages.append(page)
+        if not page.embeds:
+            break
+    for page in pages:
+        assert not any(w in page.text.lower() for w in SPOILER_WORDS), page.text
+        assert "||" not in page.text
+    assert "withheld" in pages[-1].text  # the last says what the setting now keeps back
+
+
+async def test_a_forged_index_cache_cannot_unmark_a_spoiler(fake, tmp_path):
+    """A cache file rewritten with every spoiler mark cleared, under the key anyone can
+    compute: the bot refuses it, rebuilds, and still withholds the twist."""
+    cache = tmp_path / "cache"
+    open_retriever(DEFAULT_CORPUS, cache)
+    path = cache_path(cache, DEFAULT_CORPUS)
+    with path.open("rb") as f:
+        f.seek(32)
+        with np.load(f) as z:
+            unmarked = np.full_like(z["spoiler"], -1)
+    _forge(path, b"not the key".ljust(32), spoiler=unmarked)
+    async for process in _run_bot(BotProcess(fake, tmp_path)):
+        reply = await fake.ask(fake.slash("ask", 96, question="how did kyomoto die"))
+        assert_nothing_spoils(reply)
+        assert "unreadable" in process.log() and "seal" in process.log()
+
+
+async def test_a_database_deleted_while_running_is_started_anew_and_keeps_choices(
+    fake, bot, tmp_path
+):
+    await fake.answer(fake.slash("spoilers on", 97))
+    for name in ("prefs.sqlite3", "prefs.sqlite3-wal", "prefs.sqlite3-shm"):
+        (tmp_path / name).unlink()
+    reply = await fake.ask(fake.slash("ask", 98, question="who composed the music"))
+    assert "Nakamura" in reply.text  # questions go on being answered
+    saved = await fake.answer(fake.slash("spoilers on", 99))
+    assert "**on**" in saved.data["content"]
+    await bot.stop()
+    await bot.start()
+    status = await fake.ask(fake.slash("spoilers status", 99))
+    assert "**on**" in status.data["content"]  # the confirmed choice reached the file
+    assert "deleted or replaced while the bot ran" in bot.log()

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.core.answer import Answer, Passage, answer_question
+from bot.core.answer import Answer, Passage, QuestionError, answer_question
 from bot.core.corpus import Chunk, Corpus, Document
 from bot.core.render import _ATOM, escape, render_answer, truncate
 from bot.core.retrieval import Retriever
@@ -54,39 +54,54 @@ def chunk(text: str, spoiler: bool, n: int = 1) -> Chunk:
     return Chunk(doc, 1, 0, text, None, "twist" if spoiler else None)
 
 
+def assert_no_spoiler_outside_tags(message: dict) -> None:
+    for place, text in message_strings(message):
+        outside, _inside = spoiler_segments(text)  # raises on an unclosed tag
+        assert not any(MARK in piece for piece in outside), (place, text)
+        if place not in ("field value", "description"):
+            assert MARK not in text, place
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     texts=st.lists(st.tuples(nasty_text, st.booleans()), min_size=0, max_size=12),
     question=nasty_text,
+    question_is_spoiler=st.booleans(),
     withheld=st.integers(0, 5),
     page_size=st.integers(1, 10),
     long_factor=st.integers(1, 40),
+    public=st.booleans(),
+    note=nasty_text,
 )
 def test_rendered_answers_fit_discord_and_keep_spoilers_tagged(
-    texts, question, withheld, page_size, long_factor
+    texts, question, question_is_spoiler, withheld, page_size, long_factor, public, note
 ):
     passages = []
     for n, (text, spoiler) in enumerate(texts, 1):
         body = (f"{text} {MARK} {text}" if spoiler else text or "x") * long_factor
         highlight = text[: len(text) // 2]
         passages.append(Passage(n, chunk(body, spoiler, n), 1.0, highlight))
-    answer = Answer(question or "?", not passages, True, tuple(passages), withheld, "hint |x|")
-    message = render_answer(answer, page_size=page_size).to_dict()
+    asked = f"{question} {MARK}" if question_is_spoiler else question or "?"
+    answer = Answer(
+        asked, not passages, True, tuple(passages), withheld, "hint |x|", question_is_spoiler
+    )
+    message = render_answer(
+        answer, shown=answer.passages[:page_size], public=public, note=note
+    ).to_dict()
 
     assert_within_discord_limits(message)
     assert message["allowed_mentions"] == {"parse": []}
-    for place, text in message_strings(message):
-        outside, _inside = spoiler_segments(text)  # raises on an unclosed tag
-        assert not any(MARK in piece for piece in outside), (place, text)
-        if place != "field value":
-            assert MARK not in text, place
+    assert_no_spoiler_outside_tags(message)
+    if public:
+        assert "withheld" not in message["embeds"][0].get("description", "")
 
 
 def corpus_of(texts: list[tuple[str, bool]]) -> Corpus:
     chunks = tuple(
         chunk(f"{t} {MARK}" if s else f"{t} plain", s, n) for n, (t, s) in enumerate(texts)
     )
-    return Corpus("Film", ("topics",), tuple({c.doc for c in chunks}), chunks, (), ())
+    docs = tuple({c.doc for c in chunks})
+    return Corpus("Film", ("topics",), docs, chunks, (), (), (("twist", (MARK,)),))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -94,21 +109,26 @@ def corpus_of(texts: list[tuple[str, bool]]) -> Corpus:
     texts=st.lists(st.tuples(nasty_text, st.booleans()), min_size=1, max_size=8),
     question=nasty_text,
     spoilers=st.booleans(),
+    public=st.booleans(),
 )
-def test_spoiler_text_reaches_a_member_only_when_allowed(texts, question, spoilers):
+def test_a_reply_shows_spoiler_text_only_inside_tags_and_only_when_allowed(
+    texts, question, spoilers, public
+):
+    """Whatever the question and the corpus, the spoiler term never stands outside tags:
+    not in passages, not in the echoed question, not in any notice."""
     retriever = Retriever(corpus_of(texts))
-    ask = f"{question[:200]} {MARK} plain"
-    answer = answer_question(retriever, ask, spoilers=spoilers)
-    message = render_answer(answer).to_dict()
-    assert_within_discord_limits(message)
-    shown = [c.text for _, c in [(0, p.chunk) for p in answer.passages]]
-    if not spoilers:
-        assert not any(MARK in t for t in shown)
-        assert not any(MARK in text for place, text in message_strings(message) if place != "title")
-    for place, text in message_strings(message):
-        if place == "field value":
-            outside, _ = spoiler_segments(text)
-            assert not any(MARK in piece for piece in outside)
+    for ask in (f"{question[:200]} {MARK} plain", f"{question[:200]} ||plain||", question):
+        try:
+            answer = answer_question(retriever, ask, spoilers=spoilers)
+        except QuestionError:
+            continue
+        message = render_answer(answer, public=public).to_dict()
+        assert_within_discord_limits(message)
+        assert_no_spoiler_outside_tags(message)
+        if not spoilers:
+            assert not any(MARK in p.chunk.text for p in answer.passages)
+        if "||" in ask:
+            assert answer.question_is_spoiler
 
 
 @pytest.mark.parametrize("text", ["a\\|b" * 50, "\\\\" * 300, "*" * 500, "x|" * 400])
@@ -129,11 +149,38 @@ def test_escaping_keeps_corpus_pipes_from_closing_a_tag():
     assert inside and outside == ["", ""]
 
 
-def test_withheld_spoilers_are_announced_with_the_way_to_see_them(retriever):
+def test_withheld_spoilers_are_told_to_the_asker_alone(retriever):
     answer = answer_question(retriever, "what happens to kyomoto", spoilers=False)
-    message = render_answer(answer).to_dict()
-    assert "withheld" in message["embeds"][0]["description"]
-    assert "/spoilers on" in message["embeds"][0]["description"]
+    private = render_answer(answer, public=False).to_dict()["embeds"][0]["description"]
+    assert "withheld" in private and "/spoilers on" in private
+    public = render_answer(answer, public=True).to_dict()["embeds"][0]["description"]
+    assert "withheld" not in public and "spoiler" not in public.lower()
+
+
+def test_a_question_naming_the_twist_is_echoed_inside_spoiler_tags(retriever):
+    answer = answer_question(
+        retriever, "did kyomoto die in the axe attack at her art college?", spoilers=False
+    )
+    description = render_answer(answer).to_dict()["embeds"][0]["description"]
+    outside, inside = spoiler_segments(description)
+    assert "axe" not in "".join(outside) and "axe attack" in "".join(inside)
+
+
+@pytest.mark.parametrize("question", ["does fujino know karate?", "is it ||sad||"])
+def test_a_word_only_spoilers_use_or_the_members_own_tags_hide_the_echo(retriever, question):
+    answer = answer_question(retriever, question, spoilers=False)
+    description = render_answer(answer, public=False).to_dict()["embeds"][0]["description"]
+    first_line = description.split("\n")[0]
+    outside, inside = spoiler_segments(first_line)
+    assert outside == ["**Q:** ", ""] and "\\|" not in first_line
+    assert inside == [question.replace("||", "").replace("  ", " ").strip()]
+
+
+def test_an_ordinary_question_is_echoed_as_it_was_asked(retriever):
+    answer = answer_question(retriever, "who composed the music?", spoilers=False)
+    description = render_answer(answer).to_dict()["embeds"][0]["description"]
+    assert description.startswith("**Q:** who composed the music?")
+    assert spoiler_segments(description)[1] == []
 
 
 def test_each_passage_carries_its_citation_and_bold_highlight(retriever):

@@ -1,7 +1,9 @@
 """Hits + spoiler policy -> what a member is shown and what is withheld.
 
-The CLI and the Discord bot both call `answer_question`, so the same question and
-spoiler setting give the same answer everywhere.
+A question is looked up once (`look_up`): what the corpus holds for it, before any
+policy. `Lookup.answer(spoilers)` applies the member's setting, so a "More results"
+click can apply the setting the member has *now*. The CLI and the Discord bot both
+go through here, so the same question and setting give the same answer everywhere.
 """
 
 import unicodedata
@@ -9,11 +11,14 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from bot.core.corpus import Chunk
-from bot.core.retrieval import Retriever
+from bot.core.retrieval import Hit, Retriever
 
 MAX_QUESTION_CHARS = 300
 MAX_PASSAGES = 10  # relevant passages kept per answer ("More results" pages through them)
 PAGE_SIZE = 3
+# Removed from questions: controls, invisible format characters, and lone surrogates
+# (which no UTF-8 output can carry).
+_UNWANTED = frozenset({"Cc", "Cf", "Cs"})
 
 
 class QuestionError(ValueError):
@@ -41,6 +46,34 @@ class Answer:
     passages: tuple[Passage, ...]  # every relevant passage the member may see, best first
     withheld: int  # relevant spoiler passages kept back because spoilers are off
     hint: str  # what the bot can answer, for when it cannot answer this
+    question_is_spoiler: bool = False  # echo the question only inside spoiler tags
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What the corpus holds for a question, before the member's spoiler setting."""
+
+    question: str
+    abstained: bool
+    hits: tuple[Hit, ...]
+    hint: str
+    question_is_spoiler: bool
+
+    def answer(self, spoilers: bool) -> Answer:
+        """The answer for a member whose spoiler setting is `spoilers`."""
+        shown = [h for h in self.hits if spoilers or not h.chunk.is_spoiler]
+        passages = tuple(
+            Passage(rank, h.chunk, h.score, h.highlight) for rank, h in enumerate(shown, 1)
+        )
+        return Answer(
+            question=self.question,
+            abstained=self.abstained,
+            spoilers_allowed=spoilers,
+            passages=passages,
+            withheld=len(self.hits) - len(shown),
+            hint=self.hint,
+            question_is_spoiler=self.question_is_spoiler,
+        )
 
 
 def clean_question(text: str) -> str:
@@ -51,28 +84,28 @@ def clean_question(text: str) -> str:
             f"{MAX_QUESTION_CHARS}."
         )
     if not (text.isascii() and text.isprintable()):  # most questions: nothing to remove
-        text = "".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+        text = "".join(" " if unicodedata.category(c) in _UNWANTED else c for c in text)
     cleaned = " ".join(text.split())
     if not cleaned:
         raise QuestionError("Please ask a question, for example: who directed Look Back?")
     return cleaned
 
 
-def answer_question(retriever: Retriever, question: str, *, spoilers: bool) -> Answer:
-    """Answer a question; spoiler passages are withheld unless `spoilers` is set."""
+def look_up(retriever: Retriever, question: str) -> Lookup:
+    """Search the corpus for a question (cleaned first, or a QuestionError)."""
     question = clean_question(question)
     result = retriever.search(question, MAX_PASSAGES)
-    shown = [h for h in result.hits if spoilers or not h.chunk.is_spoiler]
-    passages = tuple(
-        Passage(rank, h.chunk, h.score, h.highlight) for rank, h in enumerate(shown, 1)
-    )
     corpus = retriever.corpus
     hint = f"I can answer questions about {corpus.film}: " + ", ".join(corpus.topics) + "."
-    return Answer(
+    return Lookup(
         question=question,
         abstained=result.abstained,
-        spoilers_allowed=spoilers,
-        passages=passages,
-        withheld=len(result.hits) - len(shown),
+        hits=result.hits,
         hint=hint,
+        question_is_spoiler=retriever.mentions_spoilers(question),
     )
+
+
+def answer_question(retriever: Retriever, question: str, *, spoilers: bool) -> Answer:
+    """Answer a question; spoiler passages are withheld unless `spoilers` is set."""
+    return look_up(retriever, question).answer(spoilers)

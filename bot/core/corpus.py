@@ -80,6 +80,11 @@ class Corpus:
     chunks: tuple[Chunk, ...]
     synonyms: tuple[tuple[str, ...], ...]  # groups of equivalent plain words/phrases
     warnings: tuple[str, ...]
+    spoiler_terms: tuple[tuple[str, tuple[str, ...]], ...] = ()  # as in Manifest
+
+    def spoiler_group(self, text: str) -> str | None:
+        """The spoiler group whose phrase `text` contains, found as chunks' are."""
+        return spoiler_group(text, self.spoiler_terms)
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,15 @@ class Manifest:
     warnings: tuple[str, ...]
 
     def corpus(self, chunks: tuple[Chunk, ...]) -> Corpus:
-        return Corpus(self.film, self.topics, self.documents, chunks, self.synonyms, self.warnings)
+        return Corpus(
+            self.film,
+            self.topics,
+            self.documents,
+            chunks,
+            self.synonyms,
+            self.warnings,
+            self.spoiler_terms,
+        )
 
 
 # Called as (phase, done, total) while long work runs.
@@ -328,7 +341,9 @@ def _chunk_document(doc: Document, manifest: Manifest, read: Reader) -> list[Chu
         body = "\n".join(line.strip() for line in unit.lines)
         parts = _split(body)
         for part, piece in enumerate(parts, 1 if len(parts) > 1 else 0):
-            reason = "spoiler section" if in_section else _spoiler_group(piece, manifest)
+            reason = (
+                "spoiler section" if in_section else spoiler_group(piece, manifest.spoiler_terms)
+            )
             chunks.append(Chunk(doc, paragraph, part, piece, section, reason))
     return chunks
 
@@ -464,10 +479,13 @@ def _sentence_spans(text: str) -> list[str]:
     return [s for s in spans if s]
 
 
-def _spoiler_group(text: str, manifest: Manifest) -> str | None:
+def spoiler_group(text: str, spoiler_terms: tuple[tuple[str, tuple[str, ...]], ...]) -> str | None:
+    """The group of the first spoiler phrase `text` contains (stemmed, in order), or None."""
+    if not spoiler_terms:
+        return None
     words = analysis.words(text)
     present = set(words)
-    for group, phrase in manifest.spoiler_terms:
+    for group, phrase in spoiler_terms:
         if present.issuperset(phrase) and analysis.contains_phrase(words, list(phrase)):
             return group
     return None

@@ -11,6 +11,7 @@ no connection; the CLI and the bot share everything here.
 
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -21,21 +22,19 @@ from bot.core.answer import PAGE_SIZE, Answer, Passage
 from bot.core.corpus import Corpus
 
 # Discord's limits for the parts this module fills (content stays empty).
-TITLE_MAX = 256
 FIELD_NAME_MAX = 256
 FIELD_VALUE_MAX = 1024
 FIELDS_MAX = 25
 EMBED_TOTAL_MAX = 6000
 
 DONT_KNOW = "I don't know: none of my sources answers that."
+SPOILER_HINT = "Use `/spoilers on` to see them."
 SPOILER = "||"
 ELLIPSIS = "…"
 _ATOM = re.compile(r"\\.|.", re.DOTALL)  # one escaped pair or one character
 _LIVE_EMPHASIS = re.compile(r"(\\.)|([|*_~`])", re.DOTALL)  # an escape pair, or a bare mark
 _SAFE_URL = re.compile(r"https?://[^\s()<>|\\*_`~\[\]]+")
-# Room kept in each embed for the description and footer this module writes.
-_DESCRIPTION_BUDGET = 1000
-_FOOTER_BUDGET = 200
+_ECHO_BUDGET = 700  # the quoted question: 300 characters, each at most two once escaped
 
 
 class Field(NamedTuple):
@@ -53,7 +52,9 @@ class Embed:
     footer: str
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"title": self.title, "type": "rich"}
+        data: dict[str, Any] = {"type": "rich"}
+        if self.title:
+            data["title"] = self.title
         if self.description:
             data["description"] = self.description
         if self.fields:
@@ -150,41 +151,70 @@ def citation(passage: Passage) -> str:
     return " · ".join(parts + _link(chunk.doc.url))
 
 
-def _description(answer: Answer, spoiler_hint: str) -> str:
-    lines: list[str] = []
+def echo(answer: Answer, limit: int = _ECHO_BUDGET) -> str:
+    """The member's question as replies quote it: inside spoiler tags when it could spoil.
+
+    A member's own `||` marks are markup, not words: they are dropped and the whole
+    question is tagged instead of showing them escaped.
+    """
+    if not answer.question_is_spoiler:
+        return truncate(escape(answer.question), limit)
+    question = " ".join(answer.question.replace(SPOILER, " ").split())
+    return f"{SPOILER}{truncate(escape(question), limit - 2 * len(SPOILER))}{SPOILER}"
+
+
+def withheld_notice(answer: Answer, spoiler_hint: str = SPOILER_HINT) -> str:
+    """What was kept back and how to see it: for the asker alone, never the channel."""
+    n = answer.withheld
+    what = "passage" if n == 1 else "passages"
+    if answer.passages:
+        return f"🔒 {n} more {what} with spoilers withheld. {spoiler_hint}"
+    return f"🔒 The {what} that answer this contain spoilers ({n} withheld). {spoiler_hint}"
+
+
+def _description(answer: Answer, public: bool, note: str, spoiler_hint: str) -> str:
+    lines = [f"**Q:** {echo(answer)}"]
+    if note:
+        lines.append(f"*{escape(note)}*")
     if answer.abstained:
         lines.append(DONT_KNOW)
         lines.append(escape(answer.hint))
-    elif answer.withheld:
-        n = answer.withheld
-        what = "passage" if n == 1 else "passages"
-        if answer.passages:
-            lines.append(f"🔒 {n} more {what} with spoilers withheld. {spoiler_hint}")
-        else:
-            lines.append(f"🔒 The {what} that answer this contain spoilers ({n} withheld).")
-            lines.append(spoiler_hint)
-    return truncate("\n".join(lines), _DESCRIPTION_BUDGET)
+    elif answer.withheld and not public:
+        lines.append(withheld_notice(answer, spoiler_hint))
+    return "\n".join(lines)
+
+
+def _ranks(shown: Sequence[Passage], total: int) -> str:
+    first, last = shown[0].rank, shown[-1].rank
+    if last - first + 1 == len(shown):
+        numbers = f"{first}–{last}" if last > first else str(first)
+    else:  # a page re-filtered for a changed spoiler setting
+        numbers = ", ".join(str(p.rank) for p in shown)
+    return f"Passages {numbers} of {total}"
 
 
 def render_answer(
     answer: Answer,
     *,
-    page: int = 0,
-    page_size: int = PAGE_SIZE,
-    spoiler_hint: str = "Use `/spoilers on` to see them.",
+    shown: Sequence[Passage] | None = None,
+    public: bool = True,
+    note: str = "",
+    spoiler_hint: str = SPOILER_HINT,
 ) -> Message:
-    """The message `/ask` sends for one page of an answer."""
-    start = page * page_size
-    shown = answer.passages[start : start + page_size][:FIELDS_MAX]
-    title = _plain(answer.question, TITLE_MAX)
-    description = _description(answer, spoiler_hint)
+    """The message `/ask` sends: `shown` passages (the first page by default), and a
+    `note` on how it was answered (a spoiler channel, say).
+
+    A public reply never mentions withheld spoilers: whether there are any would tell
+    the channel something about the story. A private one says how many and why.
+    """
+    shown = answer.passages[:PAGE_SIZE] if shown is None else shown
+    shown = shown[:FIELDS_MAX]
+    description = _description(answer, public, note, spoiler_hint)
     footer = ""
     if shown:
         total = len(answer.passages)
-        footer = (
-            f"Passages {start + 1}–{start + len(shown)} of {total} · quoted from the cited sources"
-        )
-    room = EMBED_TOTAL_MAX - len(title) - len(description) - len(footer)
+        footer = f"{_ranks(shown, total)} · quoted from the cited sources"
+    room = EMBED_TOTAL_MAX - len(description) - len(footer)
     per_field = room // max(1, len(shown))
     fields = []
     for p in shown:
@@ -193,7 +223,7 @@ def render_answer(
         value_room = min(FIELD_VALUE_MAX, per_field - len(name))
         body = passage_body(p, value_room - len(cite) - 1)
         fields.append(Field(name, f"{body}\n{cite}"))
-    embed = Embed(title, description, tuple(fields), footer)
+    embed = Embed("", description, tuple(fields), footer)
     return Message("", (embed,))
 
 
@@ -216,8 +246,26 @@ def render_sources(corpus: Corpus) -> Message:
     return Message("", (Embed("Sources", description, tuple(fields), ""),))
 
 
+# Terminal escape sequences (CSI such as "clear screen", OSC such as "set the window
+# title", and two-character ones), then any control character left but newline and tab.
+_TERMINAL_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def terminal_safe(text: str) -> str:
+    """Text for a terminal with control sequences removed: corpus text is data, and
+    must not set the window title or clear the screen of the maintainer reading it."""
+    return _TERMINAL_ESCAPES.sub("", text)
+
+
 def render_text(answer: Answer, *, limit: int, spoiler_hint: str) -> str:
     """A readable plain-text answer for the terminal; spoiler tags shown as such."""
+    return terminal_safe(_text_lines(answer, limit, spoiler_hint))
+
+
+def _text_lines(answer: Answer, limit: int, spoiler_hint: str) -> str:
     lines = [f"Q: {answer.question}", ""]
     if answer.abstained:
         lines += [DONT_KNOW, answer.hint]

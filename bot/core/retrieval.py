@@ -355,6 +355,18 @@ class Retriever:
                 if phrase:
                     self._synonyms[phrase[0]].append(_Synonym.of(phrase, group_terms))
         self._title = analysis.words(corpus.film)
+        self.spoiler_only = _spoiler_only_terms(self.index, corpus.chunks)
+
+    def mentions_spoilers(self, question: str) -> bool:
+        """Whether echoing the question could spoil: it holds a spoiler phrase (found as
+        in chunks), a word the corpus uses only in spoiler passages ("karate"), even
+        misspelt, or the member's own spoiler tags."""
+        if "||" in question or self.corpus.spoiler_group(question):
+            return True
+        return any(
+            t in self.spoiler_only or self._correct(t) in self.spoiler_only
+            for t in analysis.terms(question)
+        )
 
     def _correct(self, term: str) -> str:
         """A corpus term close to an unknown one ("oshiyma" -> "oshiyama"), else itself."""
@@ -432,6 +444,16 @@ class Retriever:
             names = _names_in(hit.highlight)
             (named if any(map(asked.isdisjoint, names)) else unnamed).append(hit)
         return named + unnamed
+
+
+def _spoiler_only_terms(index: PostingsIndex, chunks: Sequence[Chunk]) -> frozenset[str]:
+    """The terms every one of whose chunks is a spoiler."""
+    spoiler = np.fromiter((c.is_spoiler for c in chunks), bool, len(chunks))
+    if not spoiler.any():
+        return frozenset()
+    only = np.logical_and.reduceat(spoiler[index.doc_ids], index.offsets[:-1])
+    terms = list(index.vocab)
+    return frozenset(terms[i] for i in np.flatnonzero(only))
 
 
 _WHO = re.compile(r"\bwho(?:m|se|'?s)?\b")  # who, whom, whose, who's, whos

@@ -5,7 +5,6 @@ modules beside this one only read the member's setting, call the core, and send
 what it returns.
 """
 
-import asyncio
 import gc
 import logging
 import math
@@ -18,13 +17,14 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.core.corpus import CorpusError
 from bot.core.index_cache import open_retriever
 from bot.core.progress import Progress
+from bot.core.reloading import Reloader
 from bot.core.retrieval import Retriever
 from bot.discord.ask import ask
 from bot.discord.info import sources
 from bot.discord.pages import AnswerPages, MoreResults
 from bot.discord.replies import reply
 from bot.discord.spoilers import spoilers
-from bot.store.sqlite import SpoilerPrefs
+from bot.store.sqlite import SqliteStore
 
 log = logging.getLogger("lookback")
 
@@ -65,10 +65,12 @@ class LookBackBot(discord.Client):
 
     async def setup_hook(self) -> None:
         self.retriever = _open_retriever(self.settings)
-        self.prefs = SpoilerPrefs(self.settings.db_path)
+        self.store = SqliteStore(self.settings.db_path)
         # A maintainer who edits the corpus sends SIGHUP instead of restarting.
-        self.loop.add_signal_handler(signal.SIGHUP, self._schedule_reload)
-        self._reloads: set[asyncio.Task] = set()
+        self.reloader = Reloader(
+            lambda: _open_retriever(self.settings), self._serve, expected_errors=(CorpusError,)
+        )
+        self.loop.add_signal_handler(signal.SIGHUP, self.reloader.request)
         _tune_gc()
         if self.settings.guild_id is not None:
             guild = discord.Object(id=self.settings.guild_id)
@@ -78,28 +80,14 @@ class LookBackBot(discord.Client):
             synced = await self.tree.sync()
         log.info("synced commands: %s", ", ".join(f"/{c.name}" for c in synced))
 
-    def _schedule_reload(self) -> None:
-        task = asyncio.create_task(self.reload_corpus())
-        self._reloads.add(task)
-        task.add_done_callback(self._reloads.discard)
-
-    async def reload_corpus(self) -> None:
-        """Re-read the corpus off the event loop, then swap it in whole.
-
-        Questions asked meanwhile are answered from the old index; a corpus that
-        fails to load leaves the old one serving.
-        """
-        try:
-            retriever = await asyncio.to_thread(_open_retriever, self.settings)
-        except CorpusError as exc:
-            log.error("corpus reload failed, still serving the previous corpus: %s", exc)
-            return
+    def _serve(self, retriever: Retriever) -> None:
+        """Swap a reloaded corpus in whole: a question is answered from one or the other."""
         self.retriever = retriever
         _tune_gc()
 
     async def close(self) -> None:
-        if hasattr(self, "prefs"):
-            self.prefs.close()
+        if hasattr(self, "store"):
+            await self.store.close()
         await super().close()
 
     async def on_app_command_error(

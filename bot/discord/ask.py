@@ -5,11 +5,12 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.core.answer import MAX_QUESTION_CHARS, PAGE_SIZE, QuestionError, answer_question
-from bot.core.render import render_answer
+from bot.core.answer import MAX_QUESTION_CHARS, PAGE_SIZE, QuestionError, look_up
+from bot.core.render import render_answer, withheld_notice
 from bot.discord.cooldowns import MemberCooldowns
 from bot.discord.pages import MoreResults
 from bot.discord.replies import discord_kwargs, reply
+from bot.discord.spoilers import READ_FAILED, allowed_spoilers
 
 if TYPE_CHECKING:
     from bot.discord.app import LookBackBot
@@ -18,11 +19,43 @@ ASK_RATE, ASK_PER_S = 3, 30.0  # per member: enough for a conversation, not for 
 ASK_COOLDOWN = MemberCooldowns(ASK_RATE, ASK_PER_S)
 
 
+async def send_answer(
+    interaction: "discord.Interaction[LookBackBot]", question: str, *, private: bool
+) -> None:
+    """Look the question up and reply; what was withheld goes to the asker alone.
+
+    The reply is public unless asked privately or there is nothing to show (an "I
+    don't know", or only withheld spoilers): the channel then sees nothing at all, so
+    it cannot tell a question the sources cannot answer from one only spoilers answer.
+    """
+    bot = interaction.client
+    allowed = await allowed_spoilers(interaction)
+    try:
+        lookup = look_up(bot.retriever, question)
+    except QuestionError as exc:
+        await reply(interaction, str(exc))
+        return
+    answer = lookup.answer(allowed.spoilers)
+    public = not private and bool(answer.passages)
+    kwargs = discord_kwargs(render_answer(answer, public=public, note=allowed.note))
+    first_page = list(answer.passages[:PAGE_SIZE])
+    if len(answer.passages) > PAGE_SIZE:
+        bot.pages.add(interaction.id, lookup, interaction.user.id, first_page)
+        kwargs["view"] = discord.ui.View(timeout=None).add_item(MoreResults(interaction.id))
+    await interaction.response.send_message(**kwargs, ephemeral=not public)
+    private_notes = [READ_FAILED] if allowed.unreadable else []
+    if public and answer.withheld:
+        private_notes.append(withheld_notice(answer))
+    if private_notes:
+        await interaction.followup.send("\n".join(private_notes), ephemeral=True)
+
+
 @app_commands.command()
 @app_commands.describe(
     question="What you want to know, e.g. who composed the music?",
     private="Only you see the answer (default: everyone in the channel)",
 )
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
 @app_commands.check(ASK_COOLDOWN.check)
 async def ask(
     interaction: "discord.Interaction[LookBackBot]",
@@ -30,15 +63,4 @@ async def ask(
     private: bool = False,
 ) -> None:
     """Ask about the film; answers quote cited sources, spoilers only if you opted in."""
-    bot = interaction.client
-    spoilers_allowed = bot.prefs.spoilers_on(interaction.user.id)
-    try:
-        answer = answer_question(bot.retriever, question, spoilers=spoilers_allowed)
-    except QuestionError as exc:
-        await reply(interaction, str(exc))
-        return
-    kwargs = discord_kwargs(render_answer(answer))
-    if len(answer.passages) > PAGE_SIZE:
-        bot.pages.add(interaction.id, answer, interaction.user.id)
-        kwargs["view"] = MoreResults.view(interaction.id)
-    await interaction.response.send_message(**kwargs, ephemeral=private or answer.abstained)
+    await send_answer(interaction, question, private=private)

@@ -1,15 +1,16 @@
-"""The "More results" button and the answers it pages through."""
+"""The "More results" button and the looked-up answers it pages through."""
 
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import discord
 
-from bot.core.answer import PAGE_SIZE, Answer
-from bot.core.render import render_answer
+from bot.core.answer import PAGE_SIZE, Answer, Lookup, Passage
+from bot.core.render import render_answer, withheld_notice
 from bot.discord.replies import discord_kwargs, reply
+from bot.discord.spoilers import READ_FAILED, allowed_spoilers
 
 if TYPE_CHECKING:
     from bot.discord.app import LookBackBot
@@ -18,31 +19,41 @@ PAGES_FORGOTTEN = (
     "I no longer have the rest of those results (I keep the latest ones, and forget them "
     "when I restart). Please ask again with `/ask`."
 )
+NOT_YOURS = "These results belong to another member; try `/ask` yourself."
+NOTHING_MORE = "That's everything I found for this question."
 
 
 @dataclass
-class _Paged:
-    answer: Answer
+class Paged:
+    """One /ask's lookup, before spoiler policy, and the passages its asker has seen."""
+
+    lookup: Lookup
     asker_id: int
-    page: int = 0
+    seen: set[str] = field(default_factory=set)  # chunk ids
+
+    def next_page(self, answer: Answer) -> list[Passage]:
+        """The next passages of `answer` not yet shown, marked as seen."""
+        page = [p for p in answer.passages if p.chunk.id not in self.seen][:PAGE_SIZE]
+        self.seen.update(p.chunk.id for p in page)
+        return page
 
 
 class AnswerPages:
-    """The answers a "More results" button pages through, the latest PAGES_KEPT of them.
+    """The answers a "More results" button pages through, the latest `kept` of them.
 
     Kept in memory only: after a restart or once forgotten, a click is told to ask again.
     """
 
     def __init__(self, kept: int) -> None:
         self.kept = kept
-        self._pages: OrderedDict[int, _Paged] = OrderedDict()
+        self._pages: OrderedDict[int, Paged] = OrderedDict()
 
-    def add(self, ask_id: int, answer: Answer, asker_id: int) -> None:
-        self._pages[ask_id] = _Paged(answer, asker_id)
+    def add(self, ask_id: int, lookup: Lookup, asker_id: int, shown: list[Passage]) -> None:
+        self._pages[ask_id] = Paged(lookup, asker_id, {p.chunk.id for p in shown})
         if len(self._pages) > self.kept:
             self._pages.popitem(last=False)
 
-    def get(self, ask_id: int) -> _Paged | None:
+    def get(self, ask_id: int) -> Paged | None:
         return self._pages.get(ask_id)
 
 
@@ -50,7 +61,8 @@ class MoreResults(discord.ui.DynamicItem[discord.ui.Button], template=r"more:(?P
     """The "More results" button: the next page of the same answer, to the member who asked.
 
     The /ask it belongs to is in its custom_id, so a click reaches this handler even
-    after a restart, and no per-message view or timeout task is kept.
+    after a restart, and no per-message view or timeout task is kept. The page is
+    filtered with the spoiler setting the member has when they click, not when they asked.
     """
 
     def __init__(self, ask_id: int) -> None:
@@ -66,21 +78,21 @@ class MoreResults(discord.ui.DynamicItem[discord.ui.Button], template=r"more:(?P
     ) -> "MoreResults":
         return cls(int(match["ask"]))
 
-    @staticmethod
-    def view(ask_id: int) -> discord.ui.View:
-        return discord.ui.View(timeout=None).add_item(MoreResults(ask_id))
-
     async def callback(self, interaction: "discord.Interaction[LookBackBot]") -> None:
         paged = interaction.client.pages.get(self.ask_id)
         if paged is None:
             await reply(interaction, PAGES_FORGOTTEN)
             return
         if interaction.user.id != paged.asker_id:
-            await reply(interaction, "These results belong to another member; try `/ask` yourself.")
+            await reply(interaction, NOT_YOURS)
             return
-        if (paged.page + 1) * PAGE_SIZE >= len(paged.answer.passages):
-            await reply(interaction, "That's everything I found for this question.")
+        allowed = await allowed_spoilers(interaction)
+        answer = paged.lookup.answer(allowed.spoilers)
+        page = paged.next_page(answer)
+        if not page:
+            more = f" {withheld_notice(answer)}" if answer.withheld else ""
+            await reply(interaction, NOTHING_MORE + more)
             return
-        paged.page += 1
-        message = render_answer(paged.answer, page=paged.page)
+        note = READ_FAILED if allowed.unreadable else allowed.note
+        message = render_answer(answer, shown=page, public=False, note=note)
         await interaction.response.send_message(**discord_kwargs(message), ephemeral=True)

@@ -1,0 +1,184 @@
+"""The statements both backends run, written once in the SQL they share.
+
+Placeholders are `?` (SQLite's); the PostgreSQL backend turns them into `%s`. Times
+are UTC: ISO-8601 text in SQLite, timestamptz in PostgreSQL. Each schema version is
+one entry of a backend's migrations; the tables are the same in both.
+"""
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from bot.store import AskRecord, FeedbackReport, QuestionCount, StoreDump, Vote, VotedAnswer
+
+SPOILER_SETTING = (
+    "SELECT EXISTS (SELECT 1 FROM spoiler_prefs WHERE user_id = ? AND spoilers),"
+    " EXISTS (SELECT 1 FROM spoiler_channels WHERE guild_id = ? AND channel_id IN (?, ?))"
+)
+# Off is the default, so choosing it removes what was stored about the member.
+SPOILERS_ON = (
+    "INSERT INTO spoiler_prefs (user_id, spoilers, updated_at) VALUES (?, TRUE, ?) "
+    "ON CONFLICT (user_id) DO UPDATE SET spoilers = TRUE, updated_at = excluded.updated_at"
+)
+SPOILERS_OFF = "DELETE FROM spoiler_prefs WHERE user_id = ?"
+SPOILER_CHANNELS = "SELECT channel_id FROM spoiler_channels WHERE guild_id = ? ORDER BY channel_id"
+SPOILER_CHANNEL_ON = (
+    "INSERT INTO spoiler_channels (guild_id, channel_id, updated_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (guild_id, channel_id) DO NOTHING"
+)
+SPOILER_CHANNEL_OFF = "DELETE FROM spoiler_channels WHERE guild_id = ? AND channel_id = ?"
+RECORD_ASK = (
+    "INSERT INTO asks (ask_id, asked_at, question, abstained, passages) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (ask_id) DO NOTHING"
+)
+RECORD_VOTE = (
+    "INSERT INTO votes (ask_id, member_key, vote, voted_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (ask_id, member_key) DO UPDATE "
+    "SET vote = excluded.vote, voted_at = excluded.voted_at"
+)
+PURGE = (
+    "DELETE FROM votes WHERE voted_at < ?",
+    "DELETE FROM asks WHERE asked_at < ?",
+)
+REPORT_TOTALS = (
+    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN abstained THEN 1 ELSE 0 END), 0) "
+    "FROM asks WHERE asked_at >= ?"
+)
+REPORT_VOTES = (
+    "SELECT COALESCE(SUM(CASE WHEN vote > 0 THEN 1 ELSE 0 END), 0),"
+    " COALESCE(SUM(CASE WHEN vote < 0 THEN 1 ELSE 0 END), 0) FROM votes WHERE voted_at >= ?"
+)
+REPORT_UNANSWERED = (
+    "SELECT MIN(question), COUNT(*) AS times FROM asks WHERE abstained AND asked_at >= ? "
+    "GROUP BY LOWER(question) ORDER BY times DESC, MIN(question) LIMIT ?"
+)
+REPORT_VOTED_DOWN = (
+    "SELECT a.question, a.passages,"
+    " SUM(CASE WHEN v.vote < 0 THEN 1 ELSE 0 END) AS down,"
+    " SUM(CASE WHEN v.vote > 0 THEN 1 ELSE 0 END) AS up, a.asked_at"
+    " FROM asks a JOIN votes v ON v.ask_id = a.ask_id WHERE a.asked_at >= ?"
+    " GROUP BY a.ask_id, a.question, a.passages, a.asked_at"
+    " HAVING SUM(CASE WHEN v.vote < 0 THEN 1 ELSE 0 END) > 0"
+    " ORDER BY down DESC, a.asked_at DESC LIMIT ?"
+)
+DUMP = {
+    "spoilers_on": "SELECT user_id FROM spoiler_prefs WHERE spoilers ORDER BY user_id",
+    "spoiler_channels": "SELECT guild_id, channel_id FROM spoiler_channels ORDER BY 1, 2",
+    "asks": "SELECT ask_id, asked_at, question, abstained, passages FROM asks ORDER BY ask_id",
+    "votes": "SELECT ask_id, member_key, vote, voted_at FROM votes ORDER BY ask_id, member_key",
+}
+
+# The schema, version by version (both backends number their versions alike).
+# Version 1 is the spoiler opt-ins the bot has always kept.
+SQLITE_MIGRATIONS = (
+    """
+    CREATE TABLE spoiler_prefs (
+        user_id    INTEGER PRIMARY KEY,
+        spoilers   INTEGER NOT NULL CHECK (spoilers IN (0, 1)),
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    )
+    """,
+    """
+    CREATE TABLE spoiler_channels (
+        guild_id   INTEGER NOT NULL,
+        channel_id INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (guild_id, channel_id)
+    );
+    CREATE TABLE asks (
+        ask_id    INTEGER PRIMARY KEY,
+        asked_at  TEXT NOT NULL,
+        question  TEXT NOT NULL,
+        abstained INTEGER NOT NULL CHECK (abstained IN (0, 1)),
+        passages  TEXT NOT NULL
+    );
+    CREATE INDEX asks_by_time ON asks (asked_at);
+    CREATE TABLE votes (
+        ask_id     INTEGER NOT NULL,
+        member_key TEXT NOT NULL,
+        vote       INTEGER NOT NULL CHECK (vote IN (-1, 1)),
+        voted_at   TEXT NOT NULL,
+        PRIMARY KEY (ask_id, member_key)
+    );
+    CREATE INDEX votes_by_time ON votes (voted_at);
+    """,
+)
+POSTGRES_MIGRATIONS = (
+    """
+    CREATE TABLE spoiler_prefs (
+        user_id    BIGINT PRIMARY KEY,
+        spoilers   BOOLEAN NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )
+    """,
+    """
+    CREATE TABLE spoiler_channels (
+        guild_id   BIGINT NOT NULL,
+        channel_id BIGINT NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (guild_id, channel_id)
+    );
+    CREATE TABLE asks (
+        ask_id    BIGINT PRIMARY KEY,
+        asked_at  TIMESTAMPTZ NOT NULL,
+        question  TEXT NOT NULL,
+        abstained BOOLEAN NOT NULL,
+        passages  TEXT NOT NULL
+    );
+    CREATE INDEX asks_by_time ON asks (asked_at);
+    CREATE TABLE votes (
+        ask_id     BIGINT NOT NULL,
+        member_key TEXT NOT NULL,
+        vote       SMALLINT NOT NULL CHECK (vote IN (-1, 1)),
+        voted_at   TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (ask_id, member_key)
+    );
+    CREATE INDEX votes_by_time ON votes (voted_at);
+    """,
+)
+SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
+assert len(POSTGRES_MIGRATIONS) == SCHEMA_VERSION
+
+
+def ask_row(record: AskRecord, when: object) -> tuple:
+    """A RECORD_ASK row; `when` is the time as the backend stores it."""
+    return (record.ask_id, when, record.question, record.abstained, "\n".join(record.passages))
+
+
+def vote_row(vote: Vote, when: object) -> tuple:
+    return (vote.ask_id, vote.member_key, vote.vote, when)
+
+
+def build_report(
+    since: dt.datetime,
+    totals: Sequence,
+    votes: Sequence,
+    unanswered: Iterable[Sequence],
+    voted_down: Iterable[Sequence],
+    parse_time,
+) -> FeedbackReport:
+    """The report from the four REPORT_ queries' rows."""
+    return FeedbackReport(
+        since=since,
+        asked=int(totals[0]),
+        unanswered=int(totals[1]),
+        up=int(votes[0]),
+        down=int(votes[1]),
+        top_unanswered=tuple(QuestionCount(q, int(n)) for q, n in unanswered),
+        voted_down=tuple(
+            VotedAnswer(q, tuple(filter(None, p.split("\n"))), int(d), int(u), parse_time(t))
+            for q, p, d, u, t in voted_down
+        ),
+    )
+
+
+def build_dump(rows: dict[str, list[Sequence]], parse_time) -> StoreDump:
+    """A StoreDump from the DUMP queries' rows."""
+    return StoreDump(
+        spoilers_on=tuple(int(u) for (u,) in rows["spoilers_on"]),
+        spoiler_channels=tuple((int(g), int(c)) for g, c in rows["spoiler_channels"]),
+        asks=tuple(
+            AskRecord(int(i), parse_time(t), q, bool(a), tuple(filter(None, p.split("\n"))))
+            for i, t, q, a, p in rows["asks"]
+        ),
+        votes=tuple(Vote(int(i), k, int(v), parse_time(t)) for i, k, v, t in rows["votes"]),
+    )
