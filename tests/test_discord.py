@@ -17,6 +17,7 @@ from bot.core.index_cache import cache_path, open_retriever
 from bot.discord.cooldowns import MemberCooldowns
 from bot.discord.pages import AnswerPages
 from tests.bot_process import BotProcess
+from tests.conftest import entry
 from tests.fake_discord import GUILD_ID, TOKEN, FakeDiscord
 from tests.markup import spoiler_segments
 from tests.sqlite_lock import hold_lock
@@ -320,8 +321,8 @@ async def test_a_reply_is_timed_when_it_reaches_the_fake_not_when_the_fake_reads
     assert reply.latency_s < 2.0
 
 
-async def wait_for_log(bot: BotProcess, text: str, count: int = 1) -> None:
-    async with asyncio.timeout(20):
+async def wait_for_log(bot: BotProcess, text: str, count: int = 1, timeout: float = 20) -> None:
+    async with asyncio.timeout(timeout):
         while bot.log().count(text) < count:
             await asyncio.sleep(0.05)
 
@@ -466,3 +467,33 @@ async def test_a_database_deleted_while_running_is_started_anew_and_keeps_choice
     status = await fake.ask(fake.slash("spoilers status", 99))
     assert "**on**" in status.data["content"]  # the confirmed choice reached the file
     assert "deleted or replaced while the bot ran" in bot.log()
+
+
+async def test_reloads_are_one_at_a_time_and_the_latest_request_wins(
+    fake, bot_on_copy, corpus_copy
+):
+    """A slow reload of a big document, then a quick one that reverts it: the big one
+    finishes last but must not be served; and a burst of SIGHUPs costs two builds."""
+    manifest = corpus_copy / "manifest.toml"
+    original = manifest.read_text(encoding="utf-8")
+    sentences = (corpus_copy / "review-smash-hit.txt").read_text(encoding="utf-8").split(". ")
+    paragraphs = [". ".join(sentences[i % 7 :] + sentences[: i % 7]) for i in range(7000)]
+    paragraphs.append("The zebrafish composer is a made-up fact found only here.")
+    (corpus_copy / "big.txt").write_text("\n\n".join(paragraphs), encoding="utf-8")
+    manifest.write_text(original + entry("big", "big.txt"), encoding="utf-8")
+    assert (corpus_copy / "big.txt").stat().st_size > 15_000_000
+    bot_on_copy.process.send_signal(signal.SIGHUP)
+    await wait_for_log(bot_on_copy, "reloading the corpus")
+    await asyncio.sleep(0.5)
+    manifest.write_text(original, encoding="utf-8")
+    (corpus_copy / "big.txt").unlink()
+    for _ in range(8):
+        bot_on_copy.process.send_signal(signal.SIGHUP)
+    await wait_for_log(bot_on_copy, "serving 32 passages", timeout=60)
+    await asyncio.sleep(1.0)  # nothing more is swapped in after it
+    log = bot_on_copy.log()
+    assert "a newer reload was requested meanwhile" in log
+    assert log.count("reloading the corpus") == 2  # the big build, then one for all eight
+    assert log.count("serving ") == 1
+    reply = await fake.ask(fake.slash("ask", 3, question="zebrafish composer"))
+    assert "made-up fact" not in reply.text and "I don't know" in reply.text

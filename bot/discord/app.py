@@ -83,6 +83,7 @@ class LookBackBot(discord.Client):
     def _serve(self, retriever: Retriever) -> None:
         """Swap a reloaded corpus in whole: a question is answered from one or the other."""
         self.retriever = retriever
+        log.info("serving %d passages", len(retriever.corpus.chunks))
         _tune_gc()
 
     async def close(self) -> None:
