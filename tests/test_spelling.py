@@ -49,3 +49,12 @@ def test_the_memo_of_corrections_stays_bounded(monkeypatch):
 def test_a_word_exactly_at_the_cutoff_is_corrected_as_difflib_does():
     # ratio("abcd", "abce") is 2 * 3 / 8 = 0.75 exactly; difflib keeps ratios >= cutoff.
     assert Speller(["abce"], 0.75).correct("abcd") == "abce"
+
+
+def test_a_question_of_fresh_misspellings_is_corrected_only_so_far():
+    speller = Speller(["oshiyama", "kyomoto", "fujino", "nakamura", "durian"], 0.85)
+    typed = ["oshiyma", "kyomot", "fujno", "nakamur", "durain"]
+    first = speller.correct_all(typed, new=3)
+    assert list(first.values()) == ["oshiyama", "kyomoto", "fujino", "nakamur", "durain"]
+    again = speller.correct_all(typed, new=1)  # remembered ones are free
+    assert list(again.values()) == ["oshiyama", "kyomoto", "fujino", "nakamura", "durain"]

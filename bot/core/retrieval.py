@@ -363,14 +363,16 @@ class Retriever:
         misspelt, or the member's own spoiler tags."""
         if "||" in question or self.corpus.spoiler_group(question):
             return True
-        return any(
-            t in self.spoiler_only or self._correct(t) in self.spoiler_only
-            for t in analysis.terms(question)
-        )
+        terms = analysis.terms(question)
+        corrected = self._corrections(terms)
+        return any(t in self.spoiler_only or corrected[t] in self.spoiler_only for t in terms)
 
-    def _correct(self, term: str) -> str:
-        """A corpus term close to an unknown one ("oshiyma" -> "oshiyama"), else itself."""
-        return term if term in self.index.vocab else self._speller.correct(term)
+    def _corrections(self, terms: Sequence[str]) -> dict[str, str]:
+        """Each term, or for one the corpus lacks the corpus term closest to it
+        ("oshiyma" -> "oshiyama"), with the work per question bounded."""
+        vocab = self.index.vocab
+        corrected = self._speller.correct_all(t for t in terms if t not in vocab)
+        return {t: corrected.get(t, t) for t in terms}
 
     def query(self, question: str) -> tuple[QueryWord, ...]:
         """The question's words, each corrected and expanded with its synonyms."""
@@ -379,7 +381,7 @@ class Retriever:
         # Every passage is about the film, so its title in a question says nothing.
         if analysis.contains_phrase(words, self._title):
             terms = [t for t in terms if t not in self._title] or terms
-        corrected = {t: self._correct(t) for t in terms}
+        corrected = self._corrections(terms)
         sequence = [corrected.get(w, w) for w in words]
         present = set(sequence)
         alternatives = {t: {corrected[t]: 1.0} for t in terms}
