@@ -1,6 +1,7 @@
 """Settings, read once from the environment (and `.env`) and validated."""
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ No Discord bot token found. To run the bot:
 To ask questions without Discord, use: python -m bot ask "Who directed Look Back?\""""
 
 
+# What Discord's tokens are made of (base64url pieces joined by dots).
+_TOKEN = re.compile(r"[A-Za-z0-9_\-.]+")
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message says how to fix it."""
 
@@ -34,6 +39,7 @@ class ConfigError(Exception):
 class Settings:
     token: str
     guild_id: int | None
+    proxy: str | None
     corpus_dir: Path
     db_path: Path
     cache_dir: Path
@@ -56,15 +62,25 @@ def load_settings(env_file: Path | None = None) -> Settings:
     token = env.get("DISCORD_TOKEN", "").strip()
     if not token:
         raise ConfigError(TOKEN_HELP)
+    if not _TOKEN.fullmatch(token):
+        raise ConfigError(
+            "DISCORD_TOKEN holds characters a bot token cannot have (a line break, a space, "
+            "quotes or the like). Copy the token again from the Developer Portal (Bot, "
+            "Reset Token) and put it on one line in .env: DISCORD_TOKEN=the.token.itself"
+        )
     guild = env.get("DISCORD_GUILD_ID", "").strip()
     if guild and not guild.isdigit():
         raise ConfigError(
             f"DISCORD_GUILD_ID must be a server id (digits only), not {guild!r}; "
             "enable Developer Mode in Discord and use 'Copy Server ID'."
         )
+    proxy = env.get("DISCORD_PROXY", "").strip() or None
+    if proxy and not re.fullmatch(r"https?://[^\s/]+(:\d+)?/?", proxy):
+        raise ConfigError("DISCORD_PROXY must look like http://host:port (or https://…)")
     return Settings(
         token=token,
         guild_id=int(guild) if guild else None,
+        proxy=proxy,
         corpus_dir=corpus_dir(env=env),
         db_path=Path(env.get("DATABASE_PATH") or DEFAULT_DB),
         cache_dir=cache_dir(env),

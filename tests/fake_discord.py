@@ -318,6 +318,8 @@ class FakeDiscord:
     async def _sync(self, request: web.Request) -> web.Response:
         self.requests.append(("PUT", request.path))
         scope = request.match_info.get("guild", "global")
+        if scope not in ("global", str(GUILD_ID)):  # a server the bot is not in
+            return self._error(403, 50001, "Missing Access")
         commands = await request.json()
         for command in commands:
             self._check_command(command)

@@ -18,7 +18,7 @@ from bot.discord.cooldowns import MemberCooldowns
 from bot.discord.pages import AnswerPages
 from tests.bot_process import BotProcess
 from tests.conftest import entry
-from tests.fake_discord import GUILD_ID, TOKEN, FakeDiscord
+from tests.fake_discord import APP_ID, GUILD_ID, TOKEN, FakeDiscord
 from tests.markup import spoiler_segments
 from tests.sqlite_lock import hold_lock
 from tests.test_index_cache import _forge
@@ -64,6 +64,7 @@ async def test_bot_logs_in_and_syncs_its_commands_to_the_guild(fake, bot):
     question = next(o for o in ask["options"] if o["name"] == "question")
     assert question["max_length"] == 300 and question["required"]
     assert fake.identifies == 1
+    assert "voice will NOT be supported" not in bot.log()  # it uses no voice
 
 
 async def test_the_bot_subscribes_only_to_the_guild_events_it_uses(fake, bot):
@@ -497,3 +498,27 @@ async def test_reloads_are_one_at_a_time_and_the_latest_request_wins(
     assert log.count("serving ") == 1
     reply = await fake.ask(fake.slash("ask", 3, question="zebrafish composer"))
     assert "made-up fact" not in reply.text and "I don't know" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"FAKE_DISCORD_URL": "http://127.0.0.1:9"}, "Cannot reach Discord"),
+        ({"FAKE_DISCORD_URL": "http://discord.invalid"}, "Cannot reach Discord"),
+        ({"DISCORD_GUILD_ID": "123456"}, "applications.commands"),
+        ({"DISCORD_TOKEN": "fake.bot\n.token"}, "characters a bot token cannot have"),
+        ({"DISCORD_TOKEN": '"fake.bot.token"'}, "characters a bot token cannot have"),
+        ({"DISCORD_PROXY": "socks://nowhere"}, "DISCORD_PROXY must look like"),
+    ],
+)
+async def test_start_up_failures_an_admin_meets_are_explained_in_one_paragraph(
+    fake, tmp_path, env, says
+):
+    process = BotProcess(fake, tmp_path, env=env)
+    await process.start(wait=False)
+    assert await process.wait(60) == 2
+    log = process.log()
+    assert says in log and "Traceback" not in log
+    assert TOKEN not in log and "fake.bot\n.token" not in log
+    if "DISCORD_GUILD_ID" in env:
+        assert f"client_id={APP_ID}" in log and "server 123456" in log

@@ -10,6 +10,7 @@ import logging
 import math
 import signal
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -29,6 +30,8 @@ from bot.store.sqlite import SqliteStore
 log = logging.getLogger("lookback")
 
 PAGES_KEPT = 2_000  # answers the "More results" button can page through; ~1 KB each
+# Send Messages, Embed Links, Read Message History (for "Ask about this" on older messages).
+INVITE_PERMISSIONS = (1 << 11) | (1 << 14) | (1 << 16)
 GC_YOUNG_THRESHOLD = 10_000  # allocations between young GC passes (CPython: 700); see _tune_gc
 
 TOKEN_REJECTED = """\
@@ -50,10 +53,15 @@ class RedactingFormatter(logging.Formatter):
 
 class LookBackBot(discord.Client):
     def __init__(self, settings: Settings) -> None:
+        # The bot speaks no voice: discord.py's warning that voice libraries are missing
+        # at every start would only worry an admin.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         # Only guild events: slash commands and buttons arrive without any intent, and
         # the default set would bring every message, reaction and typing event too.
         super().__init__(
-            intents=discord.Intents(guilds=True), allowed_mentions=discord.AllowedMentions.none()
+            intents=discord.Intents(guilds=True),
+            allowed_mentions=discord.AllowedMentions.none(),
+            proxy=settings.proxy,
         )
         self.settings = settings
         self.tree = app_commands.CommandTree(self)
@@ -124,6 +132,15 @@ def _open_retriever(settings: Settings) -> Retriever:
     return retriever
 
 
+def invite_url(application_id: int | None) -> str:
+    """The link that adds the bot with the scopes and permissions it needs."""
+    client = application_id or "YOUR_APPLICATION_ID"
+    return (
+        f"https://discord.com/oauth2/authorize?client_id={client}"
+        f"&scope=bot+applications.commands&permissions={INVITE_PERMISSIONS}"
+    )
+
+
 def run_bot() -> int:
     """Start the bot with settings from the environment and .env; returns the exit code."""
     settings = load_settings()
@@ -136,5 +153,20 @@ def run_bot() -> int:
     except discord.PrivilegedIntentsRequired:
         raise ConfigError(
             "Discord refused the bot's intents; it needs no privileged ones."
+        ) from None
+    except discord.Forbidden as exc:
+        where = f"server {settings.guild_id}" if settings.guild_id else "Discord"
+        raise ConfigError(
+            f"{where} refused the bot's commands ({exc.status} {exc.text or 'Missing Access'}). "
+            "Check that DISCORD_GUILD_ID is your server's id (Developer Mode, right-click "
+            "the server, Copy Server ID) and that the bot was invited with the "
+            f"applications.commands scope; this link adds it that way: "
+            f"{invite_url(bot.application_id)}"
+        ) from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise ConfigError(
+            f"Cannot reach Discord ({type(exc).__name__}: {exc}). Check this machine's "
+            "network and DNS, and that HTTPS to discord.com and gateway.discord.gg is "
+            "allowed; behind a proxy, set DISCORD_PROXY=http://host:port in .env."
         ) from None
     return 0
