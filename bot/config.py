@@ -36,13 +36,35 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class StoreSettings:
+    """Where members' settings and the feedback are kept (the CLI needs no token for it)."""
+
+    db_path: Path  # SQLite, the default
+    database_url: str | None  # postgresql://…: PostgreSQL instead
+    feedback_days: int  # how long questions and votes are kept; 0 records none
+
+    @property
+    def where(self) -> str:
+        """For logs and messages: the file, or the server without its password."""
+        return redact_url(self.database_url) if self.database_url else str(self.db_path)
+
+
+@dataclass(frozen=True)
+class Shards:
+    count: int
+    ids: tuple[int, ...]  # the shards this process runs
+
+
+@dataclass(frozen=True)
 class Settings:
     token: str
     guild_id: int | None
     proxy: str | None
     corpus_dir: Path
-    db_path: Path
     cache_dir: Path
+    store: StoreSettings
+    shards: Shards | None  # None: one process, no sharding
+    semantic: bool  # hybrid retrieval (RETRIEVAL=lexical turns the model off)
 
 
 def corpus_dir(override: str | None = None, env: Mapping[str, str] = os.environ) -> Path:
@@ -55,9 +77,80 @@ def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
     return Path(env.get("INDEX_CACHE_DIR") or DEFAULT_CACHE)
 
 
+def semantic(env: Mapping[str, str] = os.environ) -> bool:
+    """RETRIEVAL=hybrid (the default) or lexical (BM25 alone: no model is loaded)."""
+    mode = env.get("RETRIEVAL", "").strip().lower() or "hybrid"
+    if mode not in ("hybrid", "lexical"):
+        raise ConfigError(f"RETRIEVAL must be hybrid or lexical, not {mode!r}")
+    return mode == "hybrid"
+
+
+def redact_url(url: str) -> str:
+    """A database URL with its password replaced, for logs."""
+    return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", url)
+
+
+def load_env(env_file: Path | None = None) -> None:
+    """`.env` fills in what the environment does not set."""
+    load_dotenv(env_file or Path.cwd() / ".env", override=False)
+
+
+def store_settings(env: Mapping[str, str] = os.environ) -> StoreSettings:
+    path = env.get("DATABASE_PATH", "").strip()
+    url = env.get("DATABASE_URL", "").strip() or None
+    if url and path:
+        raise ConfigError(
+            "DATABASE_PATH and DATABASE_URL are both set: keep DATABASE_URL for PostgreSQL "
+            "or DATABASE_PATH for a SQLite file, not both"
+        )
+    if url and not re.match(r"postgres(ql)?://", url):
+        raise ConfigError(
+            f"DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host/db), "
+            f"not {redact_url(url).split('://')[0]}://…"
+        )
+    return StoreSettings(
+        db_path=Path(path or DEFAULT_DB),
+        database_url=url,
+        feedback_days=_int(env, "FEEDBACK_DAYS", 90, 0, 3650),
+    )
+
+
+def shards(env: Mapping[str, str] = os.environ) -> Shards | None:
+    """SHARD_COUNT (all shards here) and SHARD_IDS ("0,2" or "0-3": this process's)."""
+    ids_text = env.get("SHARD_IDS", "").strip()
+    if not env.get("SHARD_COUNT", "").strip():
+        if ids_text:
+            raise ConfigError("SHARD_IDS needs SHARD_COUNT (the total number of shards)")
+        return None
+    count = _int(env, "SHARD_COUNT", 1, 1, 10_000)
+    if not ids_text:
+        return Shards(count, tuple(range(count)))
+    ids: list[int] = []
+    for part in ids_text.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not match:
+            raise ConfigError(f"SHARD_IDS must look like 0,2 or 0-3, not {ids_text!r}")
+        first, last = int(match[1]), int(match[2] or match[1])
+        ids += range(first, last + 1)
+    if not ids or len(set(ids)) != len(ids) or max(ids) >= count:
+        raise ConfigError(
+            f"SHARD_IDS {ids_text!r} must name each shard once, each below SHARD_COUNT={count}"
+        )
+    return Shards(count, tuple(sorted(ids)))
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {text!r}")
+    return int(text)
+
+
 def load_settings(env_file: Path | None = None) -> Settings:
     """The bot's settings; `.env` fills in only what the environment does not set."""
-    load_dotenv(env_file or Path.cwd() / ".env", override=False)
+    load_env(env_file)
     env = os.environ
     token = env.get("DISCORD_TOKEN", "").strip()
     if not token:
@@ -82,6 +175,8 @@ def load_settings(env_file: Path | None = None) -> Settings:
         guild_id=int(guild) if guild else None,
         proxy=proxy,
         corpus_dir=corpus_dir(env=env),
-        db_path=Path(env.get("DATABASE_PATH") or DEFAULT_DB),
         cache_dir=cache_dir(env),
+        store=store_settings(env),
+        shards=shards(env),
+        semantic=semantic(env),
     )

@@ -5,6 +5,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,3 +79,12 @@ class BotProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+async def run_bot(process: BotProcess) -> AsyncIterator[BotProcess]:
+    """Start the bot, hand it over, stop it; its log must hold no traceback and no token."""
+    await process.start()
+    yield process
+    await process.stop()
+    assert "Traceback" not in process.log(), process.log()
+    assert TOKEN not in process.log()

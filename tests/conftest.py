@@ -9,6 +9,8 @@ import pytest
 from bot.config import DEFAULT_CORPUS
 from bot.core.corpus import load_corpus
 from bot.core.retrieval import Retriever
+from tests.bot_process import BotProcess, run_bot
+from tests.fake_discord import FakeDiscord
 
 MANIFEST_HEAD = """
 [film]
@@ -63,3 +65,26 @@ source = "{doc_id} source"
 kind = "review"
 {extra}
 """
+
+
+@pytest.fixture
+async def fake():
+    """The loopback fake of Discord; a test fails if the bot broke one of its rules."""
+    fake = FakeDiscord()
+    await fake.start()
+    yield fake
+    await fake.stop()
+    assert fake.violations == []
+
+
+@pytest.fixture
+async def bot(fake, tmp_path):
+    """The real bot process, started against the fake, in tmp_path."""
+    async for process in run_bot(BotProcess(fake, tmp_path)):
+        yield process
+
+
+@pytest.fixture
+async def bot_on_copy(fake, tmp_path, corpus_copy):
+    async for process in run_bot(BotProcess(fake, tmp_path, env={"CORPUS_DIR": str(corpus_copy)})):
+        yield process

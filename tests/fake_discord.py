@@ -10,6 +10,7 @@ records every breach of the bot's own rules (mentions that could ping) as a viol
 import asyncio
 import itertools
 import json
+import re
 import socket
 import struct
 import sys
@@ -22,6 +23,10 @@ from aiohttp import WSMsgType, web
 APP_ID = 1100000000000000001
 GUILD_ID = 1200000000000000001
 CHANNEL_ID = 1300000000000000001
+SPOILER_CHANNEL_ID = 1300000000000000002  # a second text channel, for /config
+DM_CHANNEL_ID = 1400000000000000001
+MEMBER_PERMISSIONS = 2248473465835073  # @everyone's usual permissions: no Manage Server
+MANAGE_GUILD = 1 << 5
 TOKEN = "fake.bot.token"
 EPHEMERAL = 64
 RESPONSE_DEADLINE_S = 3.0
@@ -115,11 +120,26 @@ class Reply:
             parts += [f"{f['name']}\n{f['value']}" for f in embed.get("fields", [])]
         return "\n".join(parts)
 
+    @property
+    def choices(self) -> list[str]:
+        """An autocomplete response's choices, by name."""
+        return [c["name"] for c in self.data.get("choices", [])]
+
+    @property
+    def buttons(self) -> list[str]:
+        """Every button's label, or emoji when it has no label."""
+        return [
+            c.get("label") or (c.get("emoji") or {}).get("name", "")
+            for row in self.data.get("components") or []
+            for c in row.get("components", [])
+        ]
+
     def button(self, label: str) -> str:
-        """The custom_id of the button with this label."""
+        """The custom_id of the button with this label (or emoji)."""
         for row in self.data.get("components") or []:
             for component in row.get("components", []):
-                if component.get("label") == label:
+                emoji = (component.get("emoji") or {}).get("name")
+                if label in (component.get("label"), emoji):
                     return component["custom_id"]
         raise AssertionError(f"no {label!r} button in {self.data.get('components')}")
 
@@ -198,12 +218,35 @@ class _ArrivalStamps(asyncio.Protocol):
         self.inner.resume_writing()
 
 
+@dataclass(frozen=True)
+class Channel:
+    """A channel option's value in `FakeDiscord.slash`."""
+
+    id: int
+
+
 @dataclass
 class _Pending:
     created: float
     token: str
     reply: asyncio.Future
+    autocomplete: bool = False  # answered only with choices (type 8), never deferred
     responded: bool = False
+
+
+def choice_violations(data: dict[str, Any]) -> list[str]:
+    """What Discord refuses in an autocomplete response."""
+    choices = data.get("choices")
+    if not isinstance(choices, list):
+        return ["autocomplete response without choices"]
+    problems = [f"{len(choices)} choices > 25"] if len(choices) > 25 else []
+    for choice in choices:
+        name, value = choice.get("name", ""), choice.get("value", "")
+        if not 1 <= len(name) <= 100:
+            problems.append(f"choice name of {len(name)} characters")
+        if isinstance(value, str) and not 1 <= len(value) <= 100:
+            problems.append(f"choice value of {len(value)} characters")
+    return problems
 
 
 @dataclass
@@ -325,6 +368,7 @@ class FakeDiscord:
             self._check_command(command)
         given = [
             {
+                "description": "",  # Discord fills it in for context menus
                 **command,
                 "id": str(self._snowflake()),
                 "application_id": str(APP_ID),
@@ -338,12 +382,17 @@ class FakeDiscord:
         self._synced_event.set()
         return self._json(given)
 
-    def _check_command(self, command: dict[str, Any]) -> None:
+    def _check_command(self, command: dict[str, Any], top: bool = True) -> None:
         name, description = command.get("name", ""), command.get("description", "")
-        if not (1 <= len(name) <= 32 and name == name.lower()):
+        slash = command.get("type", 1) == 1 or not top  # options are named like slash commands
+        if slash and not (re.fullmatch(r"[-_\w]{1,32}", name) and name == name.lower()):
             self.violations.append(f"bad command name {name!r}")
-        if command.get("type", 1) == 1 and not 1 <= len(description) <= 100:
+        if not slash and not 1 <= len(name) <= 32:
+            self.violations.append(f"bad context menu name {name!r}")
+        if slash and not 1 <= len(description) <= 100:
             self.violations.append(f"/{name} description is {len(description)} characters")
+        if not slash and description:
+            self.violations.append(f"context menu {name!r} has a description")
         options = command.get("options", [])
         if len(options) > 25:
             self.violations.append(f"/{name} has more than 25 options")
@@ -352,7 +401,9 @@ class FakeDiscord:
             self.violations.append(f"/{name} has required options after optional ones")
         for option in options:
             if option.get("type") in (1, 2):
-                self._check_command(option)
+                self._check_command(option, top=False)
+            elif not 1 <= len(option.get("description", "")) <= 100:
+                self.violations.append(f"/{name} option {option.get('name')} needs a description")
 
     def _message(self, data: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -392,11 +443,18 @@ class FakeDiscord:
             self.violations.append(f"interaction {interaction_id} answered twice")
             return self._error(400, 40060, "Interaction has already been acknowledged.")
         kind, data = body["type"], body.get("data") or {}
-        if kind == 4:
+        problems = []
+        if kind in (4, 7):
             problems = message_violations(data)
-            if problems:
-                self.violations += problems
-                return self._error(400, 50035, "Invalid Form Body: " + "; ".join(problems))
+        if pending.autocomplete != (kind == 8):
+            problems.append(
+                f"callback type {kind} for {'an autocomplete' if pending.autocomplete else 'a command'}"
+            )
+        if kind == 8:
+            problems += choice_violations(data)
+        if problems:
+            self.violations += problems
+            return self._error(400, 50035, "Invalid Form Body: " + "; ".join(problems))
         pending.responded = True
         message = self._message(data)
         reply = Reply(interaction_id, kind, data, message, arrived - pending.created)
@@ -534,7 +592,16 @@ class FakeDiscord:
                     "permission_overwrites": [],
                     "nsfw": False,
                     "parent_id": None,
-                }
+                },
+                {
+                    "id": str(SPOILER_CHANNEL_ID),
+                    "type": 0,
+                    "name": "spoilers",
+                    "position": 1,
+                    "permission_overwrites": [],
+                    "nsfw": False,
+                    "parent_id": None,
+                },
             ],
             "members": [
                 {
@@ -568,16 +635,44 @@ class FakeDiscord:
         ms = int((time.time() + self.clock_offset_s) * 1000) - DISCORD_EPOCH_MS
         return ms << 22 | next(self._id_counter) % (1 << 22)
 
-    def _interaction(self, kind: int, data: dict[str, Any], user_id: int) -> dict[str, Any]:
+    def _interaction(
+        self,
+        kind: int,
+        data: dict[str, Any],
+        user_id: int,
+        *,
+        channel_id: int = CHANNEL_ID,
+        dm: bool = False,
+        permissions: int = MEMBER_PERMISSIONS,
+    ) -> dict[str, Any]:
+        """An interaction as Discord sends it: in the guild (from a member with
+        `permissions`, in `channel_id`), or in the member's DM with the bot."""
         interaction_id = self._snowflake()
-        return {
+        payload: dict[str, Any] = {
             "id": str(interaction_id),
             "application_id": str(APP_ID),
             "type": kind,
             "data": data,
+            "token": f"itoken-{interaction_id}",
+            "version": 1,
+            "locale": "en-US",
+            "app_permissions": str(MEMBER_PERMISSIONS),
+            "entitlements": [],
+            "attachment_size_limit": 8388608,
+        }
+        if dm:
+            return payload | {
+                "channel_id": str(DM_CHANNEL_ID),
+                "channel": {"id": str(DM_CHANNEL_ID), "type": 1, "recipients": [user(user_id)]},
+                "user": user(user_id),
+                "authorizing_integration_owners": {"0": str(GUILD_ID)},
+                "context": 1,
+            }
+        return payload | {
             "guild_id": str(GUILD_ID),
-            "channel_id": str(CHANNEL_ID),
-            "channel": {"id": str(CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID)},
+            "guild_locale": "en-US",
+            "channel_id": str(channel_id),
+            "channel": {"id": str(channel_id), "type": 0, "guild_id": str(GUILD_ID)},
             "member": {
                 "user": user(user_id),
                 "roles": [],
@@ -585,30 +680,71 @@ class FakeDiscord:
                 "deaf": False,
                 "mute": False,
                 "flags": 0,
-                "permissions": "2248473465835073",
+                "permissions": str(permissions),
             },
-            "token": f"itoken-{interaction_id}",
-            "version": 1,
-            "locale": "en-US",
-            "guild_locale": "en-US",
-            "app_permissions": "2248473465835073",
-            "entitlements": [],
             "authorizing_integration_owners": {"0": str(GUILD_ID)},
             "context": 0,
-            "attachment_size_limit": 8388608,
         }
 
-    def slash(self, command: str, user_id: int = 501, **options: Any) -> dict[str, Any]:
-        """A slash command interaction; "spoilers on" gives subcommand `on` of /spoilers."""
+    def _command_id(self, name: str, dm: bool) -> str:
+        """The synced command's id; DMs see only global commands."""
+        scope = str(GUILD_ID) if str(GUILD_ID) in self.synced and not dm else "global"
+        return next((c["id"] for c in self.synced.get(scope, []) if c["name"] == name), "0")
+
+    def slash(
+        self,
+        command: str,
+        user_id: int = 501,
+        *,
+        channel_id: int = CHANNEL_ID,
+        dm: bool = False,
+        permissions: int = MEMBER_PERMISSIONS,
+        focused: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """A slash command interaction; "spoilers on" gives subcommand `on` of /spoilers.
+
+        A `Channel(id)` option value is a channel option, resolved as Discord sends it.
+        With `focused`, it is the autocomplete interaction for that option instead.
+        """
         name, *sub = command.split()
-        types = {str: 3, bool: 5, int: 4}
-        opts = [{"name": k, "type": types[type(v)], "value": v} for k, v in options.items()]
+        types = {str: 3, bool: 5, int: 4, Channel: 7}
+        opts = []
+        resolved: dict[str, Any] = {}
+        for key, value in options.items():
+            option = {"name": key, "type": types[type(value)], "value": value}
+            if isinstance(value, Channel):
+                option["value"] = str(value.id)
+                resolved.setdefault("channels", {})[str(value.id)] = {
+                    "id": str(value.id), "type": 0, "name": "spoilers", "permissions": "0",
+                    "guild_id": str(GUILD_ID), "parent_id": None,
+                }  # fmt: skip
+            if key == focused:
+                option["focused"] = True
+            opts.append(option)
         if sub:
             opts = [{"name": sub[0], "type": 1, "options": opts}]
-        scope = str(GUILD_ID) if str(GUILD_ID) in self.synced else "global"
-        command_id = next((c["id"] for c in self.synced.get(scope, []) if c["name"] == name), "0")
-        data = {"id": command_id, "name": name, "type": 1, "options": opts}
-        return self._interaction(2, data, user_id)
+        data = {"id": self._command_id(name, dm), "name": name, "type": 1, "options": opts}
+        if resolved:
+            data["resolved"] = resolved
+        kind = 4 if focused else 2
+        where = {"channel_id": channel_id, "dm": dm, "permissions": permissions}
+        return self._interaction(kind, data, user_id, **where)
+
+    def message_command(
+        self, name: str, content: str, user_id: int = 501, *, dm: bool = False
+    ) -> dict[str, Any]:
+        """A message command (Apps → `name`) on a member's message holding `content`."""
+        target = self._message({"content": content})
+        target["author"] = user(user_id + 1)
+        data = {
+            "id": self._command_id(name, dm),
+            "name": name,
+            "type": 3,
+            "target_id": target["id"],
+            "resolved": {"messages": {target["id"]: target}},
+        }
+        return self._interaction(2, data, user_id, dm=dm)
 
     def click(self, reply: Reply, label: str, user_id: int = 501) -> dict[str, Any]:
         """A button click on a message the bot sent."""
@@ -622,7 +758,9 @@ class FakeDiscord:
         assert self._ws is not None and not self._ws.closed, "the bot is not connected"
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         interaction_id = int(interaction["id"])
-        self._pending[interaction_id] = _Pending(time.monotonic(), interaction["token"], future)
+        self._pending[interaction_id] = _Pending(
+            time.monotonic(), interaction["token"], future, interaction["type"] == 4
+        )
         await self._send(self._ws, "INTERACTION_CREATE", interaction)
         return future
 

@@ -4,7 +4,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.answer import MAX_QUESTION_CHARS, QuestionError, answer_question, clean_question
+from bot.core.answer import (
+    MAX_QUESTION_CHARS,
+    QuestionError,
+    answer_question,
+    clean_question,
+    question_from_message,
+)
 
 
 def test_spoiler_passages_are_withheld_and_counted_without_opt_in(retriever):
@@ -61,3 +67,23 @@ def test_cleaned_questions_keep_no_invisible_characters_or_runs_of_space(text):
 def test_japanese_title_finds_the_credits(retriever):
     answer = answer_question(retriever, "ルックバック", spoilers=False)
     assert "ルックバック" in answer.passages[0].chunk.text
+
+
+@pytest.mark.parametrize(
+    ("content", "question"),
+    [
+        ("<@123> who composed the music? https://x.y/z", "who composed the music?"),
+        ("did ||kyomoto die|| in the end @everyone <#5> <:pog:99>", "did in the end"),
+        ("||all of it is a spoiler||", ""),
+    ],
+)
+def test_a_message_becomes_its_words_without_spoilers_mentions_or_links(content, question):
+    assert question_from_message(content) == (question, False)
+
+
+def test_a_long_message_is_cut_on_a_word_boundary_and_says_so():
+    words = "why does fujino stop drawing " * 20
+    question, cut = question_from_message(words)
+    assert cut and len(question) <= MAX_QUESTION_CHARS
+    assert words.startswith(question) and words[len(question)] == " "  # a whole word ends it
+    assert len(question) > MAX_QUESTION_CHARS - len("drawing ")

@@ -16,9 +16,9 @@ from bot.core.answer import Lookup
 from bot.core.index_cache import cache_path, open_retriever
 from bot.discord.cooldowns import MemberCooldowns
 from bot.discord.pages import AnswerPages
-from tests.bot_process import BotProcess
+from tests.bot_process import BotProcess, run_bot
 from tests.conftest import entry
-from tests.fake_discord import APP_ID, GUILD_ID, TOKEN, FakeDiscord
+from tests.fake_discord import APP_ID, GUILD_ID, TOKEN
 from tests.markup import spoiler_segments
 from tests.sqlite_lock import hold_lock
 from tests.test_index_cache import _forge
@@ -26,38 +26,9 @@ from tests.test_index_cache import _forge
 TWIST = "axe"  # a word only spoiler passages contain
 
 
-@pytest.fixture
-async def fake():
-    fake = FakeDiscord()
-    await fake.start()
-    yield fake
-    await fake.stop()
-    assert fake.violations == []
-
-
-async def _run_bot(process: BotProcess):
-    await process.start()
-    yield process
-    await process.stop()
-    assert "Traceback" not in process.log(), process.log()
-    assert TOKEN not in process.log()
-
-
-@pytest.fixture
-async def bot(fake, tmp_path):
-    async for process in _run_bot(BotProcess(fake, tmp_path)):
-        yield process
-
-
-@pytest.fixture
-async def bot_on_copy(fake, tmp_path, corpus_copy):
-    async for process in _run_bot(BotProcess(fake, tmp_path, env={"CORPUS_DIR": str(corpus_copy)})):
-        yield process
-
-
 async def test_bot_logs_in_and_syncs_its_commands_to_the_guild(fake, bot):
     names = {c["name"] for c in fake.synced[str(GUILD_ID)]}
-    assert names == {"ask", "spoilers", "sources"}
+    assert names == {"ask", "spoilers", "sources", "help", "config", "Ask about this"}
     spoilers = next(c for c in fake.synced[str(GUILD_ID)] if c["name"] == "spoilers")
     assert {o["name"] for o in spoilers["options"]} == {"on", "off", "status"}
     ask = next(c for c in fake.synced[str(GUILD_ID)] if c["name"] == "ask")
@@ -447,7 +418,7 @@ async def test_a_forged_index_cache_cannot_unmark_a_spoiler(fake, tmp_path):
         with np.load(f) as z:
             unmarked = np.full_like(z["spoiler"], -1)
     _forge(path, b"not the key".ljust(32), spoiler=unmarked)
-    async for process in _run_bot(BotProcess(fake, tmp_path)):
+    async for process in run_bot(BotProcess(fake, tmp_path)):
         reply = await fake.ask(fake.slash("ask", 96, question="how did kyomoto die"))
         assert_nothing_spoils(reply)
         assert "unreadable" in process.log() and "seal" in process.log()
@@ -490,12 +461,12 @@ async def test_reloads_are_one_at_a_time_and_the_latest_request_wins(
     (corpus_copy / "big.txt").unlink()
     for _ in range(8):
         bot_on_copy.process.send_signal(signal.SIGHUP)
-    await wait_for_log(bot_on_copy, "serving 32 passages", timeout=60)
+    await wait_for_log(bot_on_copy, "serving 32 passages", count=2, timeout=60)  # start, end
     await asyncio.sleep(1.0)  # nothing more is swapped in after it
     log = bot_on_copy.log()
     assert "a newer reload was requested meanwhile" in log
     assert log.count("reloading the corpus") == 2  # the big build, then one for all eight
-    assert log.count("serving ") == 1
+    assert log.count("serving ") == 2  # at start, and the reverted corpus once
     reply = await fake.ask(fake.slash("ask", 3, question="zebrafish composer"))
     assert "made-up fact" not in reply.text and "I don't know" in reply.text
 

@@ -5,7 +5,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.cli.ask import run_ask
-from bot.cli.maintainer import run_corpus, run_eval
+from bot.cli.maintainer import run_corpus, run_eval, run_report
 from bot.config import ConfigError, cache_dir, corpus_dir
 from bot.core.answer import MAX_PASSAGES, PAGE_SIZE, QuestionError
 from bot.core.corpus import CorpusError
@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("corpus", parents=[corpus_opt], help="list every chunk and its spoiler flag")
     ev = sub.add_parser("eval", parents=[corpus_opt], help="score the project's question set")
     ev.add_argument("--baseline", action="store_true", help="score plain rank-bm25 instead")
+    report = sub.add_parser(
+        "report", parents=[corpus_opt], help="unanswered questions and answers voted down"
+    )
+    report.add_argument("--days", type=int, default=30, help="look back this many days")
+    report.add_argument("--top", type=int, default=20, help="questions and answers to list")
+    report.add_argument("--json", action="store_true", help="print one JSON object")
     bench = sub.add_parser("bench", parents=[corpus_opt], help="benchmark retrieval speed")
     bench.add_argument("--sizes", default="1000,10000,100000", help="synthetic corpus sizes")
     bench.add_argument("--queries", type=int, default=200, help="queries per size")
@@ -64,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.core.bench import run_bench
 
             return run_bench(args, directory)
+        if args.command == "report":
+            return run_report(args, directory)
         # The CLI and the bot must answer alike, so both open the corpus the same way.
         progress = Progress(lambda line: print(line, file=sys.stderr))
         retriever = open_retriever(directory, cache_dir(), progress)

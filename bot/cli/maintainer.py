@@ -1,10 +1,17 @@
-"""Commands for the corpus maintainer: review what is marked, score the question sets."""
+"""Commands for the corpus maintainer: review what is marked, score the question sets,
+and read what members could not get answered."""
 
 import argparse
+import asyncio
+import datetime as dt
+import json
 from pathlib import Path
 
+from bot.config import load_env, store_settings
+from bot.core.corpus import CorpusError, load_corpus
 from bot.core.render import terminal_safe
 from bot.core.retrieval import Retriever
+from bot.store import FeedbackReport, StoreError, StoreUnavailable, open_store
 
 
 def run_corpus(retriever: Retriever) -> int:
@@ -28,3 +35,68 @@ def run_eval(args: argparse.Namespace, retriever: Retriever, directory: Path) ->
     report = evaluate(ranker, load_eval_set(directory))
     print(("baseline: plain rank-bm25\n" if args.baseline else "") + "\n".join(report.lines()))
     return 0
+
+
+def run_report(args: argparse.Namespace, directory: Path) -> int:
+    """What members could not get answered and which answers they voted down."""
+    load_env()
+    settings = store_settings()
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.days)
+
+    async def read() -> FeedbackReport:
+        store = await open_store(settings)
+        try:
+            return await store.report(since, top=args.top)
+        finally:
+            await store.close()
+
+    try:
+        report = asyncio.run(read())
+    except StoreUnavailable as exc:
+        raise StoreError(str(exc)) from None
+    if args.json:
+        print(json.dumps(_report_json(report), ensure_ascii=False))
+    else:
+        print(terminal_safe(_report_text(report, args.days, _citations(directory))))
+    return 0
+
+
+def _citations(directory: Path) -> dict[str, str]:
+    """Chunk id -> citation in the corpus as it is now (empty if it cannot be read)."""
+    try:
+        return {c.id: c.citation for c in load_corpus(directory).chunks}
+    except CorpusError:
+        return {}
+
+
+def _report_json(report: FeedbackReport) -> dict:
+    return {
+        "since": report.since.isoformat(),
+        "asked": report.asked,
+        "unanswered": report.unanswered,
+        "votes": {"up": report.up, "down": report.down},
+        "top_unanswered": [q._asdict() for q in report.top_unanswered],
+        "voted_down": [
+            a._asdict() | {"passages": list(a.passages), "asked_at": a.asked_at.isoformat()}
+            for a in report.voted_down
+        ],
+    }
+
+
+def _report_text(report: FeedbackReport, days: int, citations: dict[str, str]) -> str:
+    share = f" ({report.unanswered / report.asked:.0%})" if report.asked else ""
+    lines = [
+        f"Feedback of the last {days} days (since {report.since:%Y-%m-%d}): "
+        f"{report.asked} questions, {report.unanswered} not answered{share}; "
+        f"votes 👍 {report.up} 👎 {report.down}",
+        "",
+        "Questions I could not answer, most asked first (add a source or a suggestion):",
+    ]
+    lines += [f"  {q.times:4}×  {q.question}" for q in report.top_unanswered] or ["  none"]
+    lines += ["", "Answers voted down, with the passages they showed:"]
+    for a in report.voted_down:
+        lines.append(f"  👎 {a.down} 👍 {a.up}  {a.question}  ({a.asked_at:%Y-%m-%d})")
+        lines += [f"        {n}. {citations.get(p, p)}  [{p}]" for n, p in enumerate(a.passages, 1)]
+    if not report.voted_down:
+        lines.append("  none")
+    return "\n".join(lines)

@@ -74,7 +74,7 @@ def stem(word: str) -> str:
     return _stemmer.stemWord(word)
 
 
-def _surface_words(text: str) -> list[str]:
+def surface_words(text: str) -> list[str]:
     text = normalize(text)
     if any(mark in text for mark in _NOISE_MARKS):
         text = _NOISE.sub(" ", text)
@@ -101,12 +101,12 @@ def _bigrams(run: str) -> list[str]:
 
 def words(text: str) -> list[str]:
     """Every word stemmed, stopwords kept: for matching phrases such as "what if"."""
-    return list(map(stem, _surface_words(text)))
+    return list(map(stem, surface_words(text)))
 
 
 def terms(text: str) -> list[str]:
     """Index and query terms: stemmed words without stopwords."""
-    kept = [w for w in _surface_words(text) if w not in STOPWORDS]
+    kept = [w for w in surface_words(text) if w not in STOPWORDS]
     return [s for s in map(stem, kept) if s not in STOPWORDS]
 
 

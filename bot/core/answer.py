@@ -6,6 +6,7 @@ click can apply the setting the member has *now*. The CLI and the Discord bot bo
 go through here, so the same question and setting give the same answer everywhere.
 """
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -89,6 +90,29 @@ def clean_question(text: str) -> str:
     if not cleaned:
         raise QuestionError("Please ask a question, for example: who directed Look Back?")
     return cleaned
+
+
+# What a message holds that is not its words: its own spoiler spans, mentions, custom
+# emoji and links.
+_NOT_WORDS = re.compile(
+    r"\|\|.*?\|\||<(?:@[!&]?|#)\d+>|<a?:\w+:\d+>|@(?:everyone|here)\b|<?https?://\S+",
+    re.DOTALL | re.IGNORECASE,
+)
+
+
+class MessageQuestion(NamedTuple):
+    question: str
+    cut: bool  # the message was longer than a question may be
+
+
+def question_from_message(content: str) -> MessageQuestion:
+    """The question "Ask about this" asks for a message: its words without its spoiler
+    spans, mentions and links, cut on a word boundary to what a question may hold."""
+    text = " ".join(_NOT_WORDS.sub(" ", content).split())
+    if len(text) <= MAX_QUESTION_CHARS:
+        return MessageQuestion(text, False)
+    cut = text[: MAX_QUESTION_CHARS + 1].rsplit(" ", 1)[0] or text[:MAX_QUESTION_CHARS]
+    return MessageQuestion(cut[:MAX_QUESTION_CHARS], True)
 
 
 def look_up(retriever: Retriever, question: str) -> Lookup:

@@ -81,6 +81,7 @@ class Corpus:
     synonyms: tuple[tuple[str, ...], ...]  # groups of equivalent plain words/phrases
     warnings: tuple[str, ...]
     spoiler_terms: tuple[tuple[str, tuple[str, ...]], ...] = ()  # as in Manifest
+    suggested: tuple[str, ...] = ()  # questions /ask's autocomplete offers
 
     def spoiler_group(self, text: str) -> str | None:
         """The spoiler group whose phrase `text` contains, found as chunks' are."""
@@ -99,6 +100,7 @@ class Manifest:
     chrome: tuple[re.Pattern[str], ...]
     spoiler_terms: tuple[tuple[str, tuple[str, ...]], ...]  # (group, stemmed phrase)
     warnings: tuple[str, ...]
+    suggested: tuple[str, ...] = ()
 
     def corpus(self, chunks: tuple[Chunk, ...]) -> Corpus:
         return Corpus(
@@ -109,6 +111,7 @@ class Manifest:
             self.synonyms,
             self.warnings,
             self.spoiler_terms,
+            self.suggested,
         )
 
 
@@ -185,6 +188,7 @@ def read_manifest(directory: Path, read: Reader = read_bytes) -> Manifest:
         chrome=chrome,
         spoiler_terms=spoiler_terms,
         warnings=warnings,
+        suggested=_suggested(manifest, manifest_path),
     )
 
 
@@ -257,6 +261,26 @@ def _documents(manifest: dict, directory: Path) -> tuple[Document, ...]:
     if len(set(files)) != len(files):
         raise CorpusError(f"{manifest_path}: a file is listed by two documents")
     return tuple(documents)
+
+
+SUGGESTION_MAX_CHARS = 100  # what Discord shows of an autocomplete choice
+
+
+def _suggested(manifest: dict, manifest_path: Path) -> tuple[str, ...]:
+    """The [[suggested]] questions, each `q = "..."`, at most 100 characters."""
+    entries = manifest.get("suggested", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise CorpusError(f'{manifest_path}: write suggestions as [[suggested]] q = "..."')
+    questions = []
+    for n, entry in enumerate(entries, 1):
+        q = entry.get("q")
+        if not _text(q) or len(q) > SUGGESTION_MAX_CHARS:
+            raise CorpusError(
+                f"{manifest_path}: suggestion #{n} needs q = a question of 1-"
+                f"{SUGGESTION_MAX_CHARS} characters"
+            )
+        questions.append(" ".join(q.split()))
+    return tuple(questions)
 
 
 def _phrases(value: object, where: str, manifest_path: Path) -> tuple[str, ...]:

@@ -246,6 +246,55 @@ def render_sources(corpus: Corpus) -> Message:
     return Message("", (Embed("Sources", description, tuple(fields), ""),))
 
 
+def render_help(corpus: Corpus, *, feedback_days: int) -> Message:
+    """The message `/help` sends: what the bot answers, spoilers, commands, what it keeps."""
+    film, topics = escape(corpus.film), escape(", ".join(corpus.topics))
+    titles = escape(", ".join(d.title for d in corpus.documents))
+    stored = (
+        "For the maintainer's report, the questions asked, the passages shown and the "
+        "👍/👎 votes, with no user id (a vote is keyed by a one-way hash that cannot be "
+        f"turned back into an id); deleted after {feedback_days} days."
+        if feedback_days
+        else "Questions and votes are not recorded on this bot."
+    )
+    sections = [
+        (
+            "What I answer",
+            f"Questions about {film}: {topics}. Every answer quotes "
+            f"and cites my {len(corpus.documents)} sources ({titles}); `/sources` lists them. "
+            "If they do not say, I say I don't know.",
+        ),
+        (
+            "Spoilers",
+            "Passages about the twist are left out of your answers until you turn them on "
+            "with `/spoilers on` (`/spoilers off` turns them off, `/spoilers status` tells "
+            "you which). In replies others can see, they stay behind spoiler tags. In a "
+            "channel the server made a spoiler channel, everyone gets them, still tagged.",
+        ),
+        (
+            "Commands",
+            "`/ask question: who composed the music?` answers in the channel "
+            "(`private: True` for just you; **More results** pages on)\n"
+            "`/spoilers on` · `/spoilers off` · `/spoilers status`\n"
+            "`/sources` · `/help`\n"
+            "Right-click a message → **Apps** → **Ask about this**: answers it, just for you\n"
+            "`/config spoiler-channel` · `/config show`: for server managers",
+        ),
+        (
+            "A wrong answer?",
+            "Press 👎 under it (👍 for a good one). The maintainer reads which answers were "
+            "voted down and which questions I could not answer, and improves the sources.",
+        ),
+        (
+            "What I keep about you",
+            "Your spoiler choice, by your Discord user id, only while it is on: `/spoilers "
+            f"off` deletes it. {stored} Servers' spoiler channels.",
+        ),
+    ]
+    fields = tuple(Field(name, truncate(text, FIELD_VALUE_MAX)) for name, text in sections)
+    return Message("", (Embed(_plain(f"{corpus.film}: help", 200), "", fields, ""),))
+
+
 # Terminal escape sequences (CSI such as "clear screen", OSC such as "set the window
 # title", and two-character ones), then any control character left but newline and tab.
 _TERMINAL_ESCAPES = re.compile(

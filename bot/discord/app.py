@@ -1,14 +1,16 @@
 """The bot: its client, start-up (setup_hook), corpus reloads, errors and logging.
 
-Everything a member sees is decided by the core (answer, render); the command
-modules beside this one only read the member's setting, call the core, and send
-what it returns.
+Everything a member sees is decided by the core (answer, render, suggestions); the
+command modules beside this one only read the member's setting, call the core, and
+send what it returns.
 """
 
+import asyncio
 import gc
 import logging
 import math
 import signal
+from typing import NamedTuple
 
 import aiohttp
 import discord
@@ -20,12 +22,15 @@ from bot.core.index_cache import open_retriever
 from bot.core.progress import Progress
 from bot.core.reloading import Reloader
 from bot.core.retrieval import Retriever
-from bot.discord.ask import ask
-from bot.discord.info import sources
+from bot.core.suggestions import Suggester
+from bot.discord.admin import NOT_ALLOWED, config
+from bot.discord.ask import ask, ask_about_this
+from bot.discord.feedback import AskLog, VoteButton, feedback_secret
+from bot.discord.info import help_, sources
 from bot.discord.pages import AnswerPages, MoreResults
 from bot.discord.replies import reply
 from bot.discord.spoilers import spoilers
-from bot.store.sqlite import SqliteStore
+from bot.store import open_store
 
 log = logging.getLogger("lookback")
 
@@ -38,17 +43,29 @@ TOKEN_REJECTED = """\
 Discord rejected the bot token in DISCORD_TOKEN. Tokens change when they are reset:
 open https://discord.com/developers/applications, pick your application, press
 "Reset Token" under "Bot", and put the new token after DISCORD_TOKEN= in .env."""
+GUILD_ONLY = "That command works only in a server."
+SOMETHING_WRONG = "Sorry, something went wrong with that. It has been logged; please try again."
 
 
 class RedactingFormatter(logging.Formatter):
-    """Formats log lines with the token (if it ever appears) replaced, tracebacks included."""
+    """Formats log lines with secrets (if they ever appear) replaced, tracebacks included."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, *secrets: str) -> None:
         super().__init__("[{asctime}] [{levelname:<8}] {name}: {message}", style="{")
-        self.secret = secret
+        self.secrets = [s for s in secrets if s]
 
     def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).replace(self.secret, "[redacted token]")
+        text = super().format(record)
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+
+class Served(NamedTuple):
+    """What a corpus (re)load produces; swapped in whole."""
+
+    retriever: Retriever
+    suggester: Suggester
 
 
 class LookBackBot(discord.Client):
@@ -64,38 +81,51 @@ class LookBackBot(discord.Client):
             proxy=settings.proxy,
         )
         self.settings = settings
+        self.feedback_secret = feedback_secret(settings.token)
         self.tree = app_commands.CommandTree(self)
         self.pages = AnswerPages(PAGES_KEPT)
-        self.add_dynamic_items(MoreResults)
+        self.add_dynamic_items(MoreResults, VoteButton)
         self.tree.on_error = self.on_app_command_error
-        for command in (ask, spoilers, sources):
+        for command in (ask, ask_about_this, spoilers, sources, help_, config):
             self.tree.add_command(command)
+        self._tasks: set[asyncio.Task] = set()
 
     async def setup_hook(self) -> None:
-        self.retriever = _open_retriever(self.settings)
-        self.store = SqliteStore(self.settings.db_path)
+        self._serve(_open(self.settings))
+        self.store = await open_store(self.settings.store)
+        self.ask_log = AskLog(self.store, self.settings.store.feedback_days)
+        self._spawn(self.ask_log.run())
         # A maintainer who edits the corpus sends SIGHUP instead of restarting.
         self.reloader = Reloader(
-            lambda: _open_retriever(self.settings), self._serve, expected_errors=(CorpusError,)
+            lambda: _open(self.settings), self._serve, expected_errors=(CorpusError,)
         )
         self.loop.add_signal_handler(signal.SIGHUP, self.reloader.request)
-        _tune_gc()
+        # systemd and `kill` stop with SIGTERM: close cleanly, writing what is held.
+        self.loop.add_signal_handler(signal.SIGTERM, lambda: self._spawn(self.close()))
         if self.settings.guild_id is not None:
             guild = discord.Object(id=self.settings.guild_id)
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
         else:
             synced = await self.tree.sync()
-        log.info("synced commands: %s", ", ".join(f"/{c.name}" for c in synced))
+        log.info("synced commands: %s", ", ".join(c.name for c in synced))
 
-    def _serve(self, retriever: Retriever) -> None:
-        """Swap a reloaded corpus in whole: a question is answered from one or the other."""
-        self.retriever = retriever
-        log.info("serving %d passages", len(retriever.corpus.chunks))
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _serve(self, served: Served) -> None:
+        """Swap a (re)loaded corpus in whole: a question is answered from one or the other."""
+        self.retriever, self.suggester = served
+        log.info("serving %d passages", len(served.retriever.corpus.chunks))
         _tune_gc()
 
     async def close(self) -> None:
+        for task in self._tasks - {asyncio.current_task()}:
+            task.cancel()
         if hasattr(self, "store"):
+            await self.ask_log.flush()
             await self.store.close()
         await super().close()
 
@@ -104,10 +134,14 @@ class LookBackBot(discord.Client):
     ) -> None:
         if isinstance(error, app_commands.CommandOnCooldown):
             text = f"You're asking quickly. Try again in {math.ceil(error.retry_after)} s."
+        elif isinstance(error, app_commands.MissingPermissions):
+            text = NOT_ALLOWED
+        elif isinstance(error, app_commands.NoPrivateMessage):
+            text = GUILD_ONLY
         else:
             name = interaction.command.qualified_name if interaction.command else "?"
             log.error("/%s failed", name, exc_info=error)
-            text = "Sorry, something went wrong with that. It has been logged; please try again."
+            text = SOMETHING_WRONG
         await reply(interaction, text)
 
 
@@ -125,11 +159,11 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def _open_retriever(settings: Settings) -> Retriever:
+def _open(settings: Settings) -> Served:
     retriever = open_retriever(settings.corpus_dir, settings.cache_dir, Progress(log.info))
     for warning in retriever.corpus.warnings:
         log.warning("%s", warning)
-    return retriever
+    return Served(retriever, Suggester(retriever.corpus, retriever.mentions_spoilers))
 
 
 def invite_url(application_id: int | None) -> str:
@@ -144,7 +178,8 @@ def invite_url(application_id: int | None) -> str:
 def run_bot() -> int:
     """Start the bot with settings from the environment and .env; returns the exit code."""
     settings = load_settings()
-    discord.utils.setup_logging(formatter=RedactingFormatter(settings.token))
+    password = settings.store.database_url and _password(settings.store.database_url)
+    discord.utils.setup_logging(formatter=RedactingFormatter(settings.token, password or ""))
     bot = LookBackBot(settings)
     try:
         bot.run(settings.token, log_handler=None)
@@ -170,3 +205,9 @@ def run_bot() -> int:
             "allowed; behind a proxy, set DISCORD_PROXY=http://host:port in .env."
         ) from None
     return 0
+
+
+def _password(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).password

@@ -1,26 +1,44 @@
-"""/ask: a member's question, answered from the corpus with their spoiler setting."""
+"""/ask, its autocomplete, and the message command "Ask about this"."""
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 
-from bot.core.answer import MAX_QUESTION_CHARS, PAGE_SIZE, QuestionError, look_up
+from bot.core.answer import (
+    MAX_QUESTION_CHARS,
+    PAGE_SIZE,
+    QuestionError,
+    look_up,
+    question_from_message,
+)
 from bot.core.render import render_answer, withheld_notice
 from bot.discord.cooldowns import MemberCooldowns
+from bot.discord.feedback import VoteButton
 from bot.discord.pages import MoreResults
 from bot.discord.replies import discord_kwargs, reply
 from bot.discord.spoilers import READ_FAILED, allowed_spoilers
+from bot.store import AskRecord
 
 if TYPE_CHECKING:
     from bot.discord.app import LookBackBot
 
 ASK_RATE, ASK_PER_S = 3, 30.0  # per member: enough for a conversation, not for a flood
 ASK_COOLDOWN = MemberCooldowns(ASK_RATE, ASK_PER_S)
+NO_WORDS = (
+    "That message has no words I can ask about (its spoiler-tagged text, mentions and "
+    "links are left out)."
+)
+CUT_NOTE = f"Your message was cut to its first {MAX_QUESTION_CHARS} characters."
 
 
 async def send_answer(
-    interaction: "discord.Interaction[LookBackBot]", question: str, *, private: bool
+    interaction: "discord.Interaction[LookBackBot]",
+    question: str,
+    *,
+    private: bool,
+    note: str = "",
 ) -> None:
     """Look the question up and reply; what was withheld goes to the asker alone.
 
@@ -37,12 +55,27 @@ async def send_answer(
         return
     answer = lookup.answer(allowed.spoilers)
     public = not private and bool(answer.passages)
-    kwargs = discord_kwargs(render_answer(answer, public=public, note=allowed.note))
+    notes = " ".join(filter(None, [note, allowed.note]))
+    kwargs = discord_kwargs(render_answer(answer, public=public, note=notes))
     first_page = list(answer.passages[:PAGE_SIZE])
+    view = discord.ui.View(timeout=None)
+    if first_page and bot.settings.store.feedback_days:
+        view.add_item(VoteButton(interaction.id, 1)).add_item(VoteButton(interaction.id, -1))
     if len(answer.passages) > PAGE_SIZE:
         bot.pages.add(interaction.id, lookup, interaction.user.id, first_page)
-        kwargs["view"] = discord.ui.View(timeout=None).add_item(MoreResults(interaction.id))
+        view.add_item(MoreResults(interaction.id))
+    if view.children:
+        kwargs["view"] = view
     await interaction.response.send_message(**kwargs, ephemeral=not public)
+    bot.ask_log.add(
+        AskRecord(
+            interaction.id,
+            dt.datetime.now(dt.UTC),
+            answer.question,
+            answer.abstained,
+            tuple(p.chunk.id for p in first_page),
+        )
+    )
     private_notes = [READ_FAILED] if allowed.unreadable else []
     if public and answer.withheld:
         private_notes.append(withheld_notice(answer))
@@ -64,3 +97,27 @@ async def ask(
 ) -> None:
     """Ask about the film; answers quote cited sources, spoilers only if you opted in."""
     await send_answer(interaction, question, private=private)
+
+
+@ask.autocomplete("question")
+async def suggest_questions(
+    interaction: "discord.Interaction[LookBackBot]", current: str
+) -> list[app_commands.Choice[str]]:
+    """Whole questions for what is typed so far; spoiler ones only to those who may see them."""
+    allowed = await allowed_spoilers(interaction)
+    suggestions = interaction.client.suggester.suggest(current, allowed.spoilers)
+    return [app_commands.Choice(name=q, value=q) for q in suggestions]
+
+
+@app_commands.context_menu(name="Ask about this")
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
+@app_commands.check(ASK_COOLDOWN.check)
+async def ask_about_this(
+    interaction: "discord.Interaction[LookBackBot]", message: discord.Message
+) -> None:
+    """The message's words as a question, answered for the member alone."""
+    question, cut = question_from_message(message.content)
+    if not question:
+        await reply(interaction, NO_WORDS)
+        return
+    await send_answer(interaction, question, private=True, note=CUT_NOTE if cut else "")

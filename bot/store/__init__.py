@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
+from bot.config import StoreSettings
+
 
 class StoreError(Exception):
     """The store cannot be opened; the message says why and what to do (exit 2)."""
@@ -115,3 +117,18 @@ class Store(Protocol):
     async def load(self, dump: StoreDump) -> None: ...
 
     async def close(self) -> None: ...
+
+
+async def open_store(settings: StoreSettings) -> Store:
+    """The configured backend, opened and migrated; StoreError says what to fix."""
+    if settings.database_url:
+        try:
+            from bot.store.postgres import PostgresStore
+        except ImportError:
+            raise StoreError(
+                "DATABASE_URL needs the PostgreSQL driver: pip install -e '.[postgres]'"
+            ) from None
+        return await PostgresStore.open(settings.database_url)
+    from bot.store.sqlite import SqliteStore
+
+    return SqliteStore(settings.db_path)
