@@ -29,11 +29,25 @@ def run_corpus(retriever: Retriever) -> int:
 
 
 def run_eval(args: argparse.Namespace, retriever: Retriever, directory: Path) -> int:
-    from bot.core.evaluation import baseline_ranker, evaluate, load_eval_set, project_ranker
+    """Both question sets side by side: the tuning set flatters, the held-out one does not."""
+    from bot.core.evaluation import (
+        SETS,
+        baseline_ranker,
+        evaluate,
+        load_eval_set,
+        project_ranker,
+        side_by_side,
+    )
 
     ranker = baseline_ranker(retriever.corpus) if args.baseline else project_ranker(retriever)
-    report = evaluate(ranker, load_eval_set(directory))
-    print(("baseline: plain rank-bm25\n" if args.baseline else "") + "\n".join(report.lines()))
+    reports = [
+        (name, evaluate(ranker, load_eval_set(directory, file)))
+        for name, file in SETS
+        if (directory / file).is_file() or name == "tuning"
+    ]
+    print(
+        ("baseline: plain rank-bm25\n" if args.baseline else "") + "\n".join(side_by_side(reports))
+    )
     return 0
 
 

@@ -1,4 +1,11 @@
-"""The project's question set, scored for the retriever and for a plain rank-bm25 baseline."""
+"""The question sets, scored for the retriever and for a plain rank-bm25 baseline.
+
+Two sets live beside the corpus. `eval.toml` is the tuning set, written from the
+documents; retrieval was tuned on it, so it flatters. `heldout.toml` was written blind
+(by someone who had read neither the documents nor the tuning set, the way members
+type) and labelled afterwards: it tells how the bot does on questions it was not
+tuned for. Both are always reported side by side.
+"""
 
 import tomllib
 from collections.abc import Callable, Sequence
@@ -10,10 +17,10 @@ from rank_bm25 import BM25Okapi
 
 from bot.core import analysis
 from bot.core.answer import PAGE_SIZE, answer_question
-from bot.core.corpus import Corpus, CorpusError, read_text
+from bot.core.corpus import Corpus, CorpusError, inside, read_text
 from bot.core.retrieval import Retriever
 
-EVAL_FILE = "eval.toml"
+SETS = (("tuning", "eval.toml"), ("held-out", "heldout.toml"))
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,7 @@ class EvalQuestion:
 class EvalSet:
     questions: tuple[EvalQuestion, ...]
     offtopic: tuple[str, ...]
+    unanswerable: tuple[str, ...] = ()  # on-topic, but no passage answers them
 
 
 @dataclass(frozen=True)
@@ -52,32 +60,55 @@ class EvalReport:
     offtopic: int
     spoiler_leaks: int
     misses: tuple[str, ...]  # questions with no correct passage in the top 3
+    unanswerable: int = 0
+    unanswerable_abstained: int = 0
+
+    def rows(self) -> list[tuple[str, str]]:
+        return [
+            ("questions", f"{self.questions} on-topic, {self.offtopic} off-topic"),
+            ("hit@1", f"{self.hit_at_1:.3f}"),
+            ("hit@3", f"{self.hit_at_3:.3f}"),
+            ("MRR", f"{self.mrr:.3f}"),
+            ("off-topic", f"{self.offtopic_abstained}/{self.offtopic} abstained"),
+            ("on-topic", f"{self.ontopic_abstained} abstained"),
+            ("unanswerable", f"{self.unanswerable_abstained}/{self.unanswerable} abstained"),
+            ("spoiler leaks", f"{self.spoiler_leaks}"),
+        ]
 
     def lines(self) -> list[str]:
-        return [
-            f"questions        {self.questions} on-topic, {self.offtopic} off-topic",
-            f"hit@1            {self.hit_at_1:.3f}",
-            f"hit@3            {self.hit_at_3:.3f}",
-            f"MRR              {self.mrr:.3f}",
-            f"off-topic        {self.offtopic_abstained}/{self.offtopic} abstained",
-            f"on-topic         {self.ontopic_abstained} abstained",
-            f"spoiler leaks    {self.spoiler_leaks}",
-        ] + [f"  miss: {q}" for q in self.misses]
+        return [f"{name:16} {value}" for name, value in self.rows()] + [
+            f"  miss: {q}" for q in self.misses
+        ]
 
 
-def load_eval_set(corpus_dir: Path) -> EvalSet:
-    path = Path(corpus_dir) / EVAL_FILE
+def side_by_side(reports: Sequence[tuple[str, EvalReport]]) -> list[str]:
+    """The sets' figures in columns, then each set's misses."""
+    width = max(len(value) for _, r in reports for _, value in r.rows()) + 2
+    lines = [f"{'':16}" + "".join(f"{name:{width}}" for name, _ in reports)]
+    for n, (metric, _) in enumerate(reports[0][1].rows()):
+        lines.append(f"{metric:16}" + "".join(f"{r.rows()[n][1]:{width}}" for _, r in reports))
+    for name, report in reports:
+        lines += [f"{name} miss: {q}" for q in report.misses]
+    return lines
+
+
+def load_eval_set(corpus_dir: Path, file: str = "eval.toml") -> EvalSet:
+    path = Path(corpus_dir) / file
+    if not path.is_file():
+        raise CorpusError(f"{path} is missing: `eval` needs the corpus's question sets")
     try:
-        data = tomllib.loads(read_text(path))
-    except FileNotFoundError:
-        raise CorpusError(f"{path} is missing: `eval` needs the corpus's question set") from None
+        data = tomllib.loads(read_text(inside(Path(corpus_dir), path, file)))
     except tomllib.TOMLDecodeError as exc:
         raise CorpusError(f"{path} is not valid TOML: {exc}") from None
     questions = tuple(
         EvalQuestion(q["q"], tuple(q["expect"]), bool(q.get("spoiler", False)))
         for q in data.get("question", [])
     )
-    return EvalSet(questions, tuple(q["q"] for q in data.get("offtopic", [])))
+    return EvalSet(
+        questions,
+        tuple(q["q"] for q in data.get("offtopic", [])),
+        tuple(q["q"] for q in data.get("unanswerable", [])),
+    )
 
 
 def _contains(text: str, phrases: Sequence[str]) -> bool:
@@ -101,11 +132,13 @@ def evaluate(ranker: Ranker, eval_set: EvalSet) -> EvalReport:
         if rank is None or rank > PAGE_SIZE:
             misses.append(q.question)
     offtopic_abstained = 0
-    for question in [q.question for q in eval_set.questions] + list(eval_set.offtopic):
+    asked = [q.question for q in eval_set.questions] + [*eval_set.offtopic, *eval_set.unanswerable]
+    for question in asked:
         _, shown = ranker(question, False)
         leaks += sum(s.spoiler or _contains(s.text, twist_phrases) for s in shown[:PAGE_SIZE])
     for question in eval_set.offtopic:
         offtopic_abstained += ranker(question, False)[0]
+    unanswerable_abstained = sum(ranker(q, True)[0] for q in eval_set.unanswerable)
     n = len(eval_set.questions) or 1
     return EvalReport(
         questions=len(eval_set.questions),
@@ -117,6 +150,8 @@ def evaluate(ranker: Ranker, eval_set: EvalSet) -> EvalReport:
         offtopic=len(eval_set.offtopic),
         spoiler_leaks=leaks,
         misses=tuple(misses),
+        unanswerable=len(eval_set.unanswerable),
+        unanswerable_abstained=unanswerable_abstained,
     )
 
 
