@@ -2,12 +2,14 @@
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from tests.fake_discord import GUILD_ID, TOKEN, FakeDiscord
 
@@ -22,6 +24,7 @@ class BotProcess:
     process: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
     wrapper: list[str] = field(default_factory=list)  # e.g. valgrind and its options
+    seed_cache: ClassVar[Path | None] = None  # an index cache to start from (conftest)
 
     @property
     def log_path(self) -> Path:
@@ -47,6 +50,9 @@ class BotProcess:
 
     async def start(self, wait: bool = True) -> None:
         self.fake.new_session()
+        cache = self.workdir / "cache"
+        if self.seed_cache is not None and not cache.exists():
+            shutil.copytree(self.seed_cache, cache)
         log = self.log_path.open("ab")
         self.started_at = time.monotonic()
         # cwd is the test's folder, so a developer's own .env is never read.

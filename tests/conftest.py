@@ -8,6 +8,7 @@ import pytest
 
 from bot.config import DEFAULT_CORPUS
 from bot.core.corpus import load_corpus
+from bot.core.index_cache import open_retriever
 from bot.core.retrieval import Retriever
 from tests.bot_process import BotProcess, run_bot
 from tests.fake_discord import FakeDiscord
@@ -26,7 +27,24 @@ twist = ["secret twin"]
 
 
 @pytest.fixture(scope="session")
-def retriever() -> Retriever:
+def built_cache(tmp_path_factory) -> Path:
+    """An index cache of the shipped corpus, built once (the model's vectors included):
+    bot processes start from a copy of it instead of each embedding the corpus again."""
+    cache = tmp_path_factory.mktemp("index-cache")
+    open_retriever(DEFAULT_CORPUS, cache)
+    BotProcess.seed_cache = cache
+    return cache
+
+
+@pytest.fixture(scope="session")
+def retriever(built_cache) -> Retriever:
+    """The shipped corpus as the bot serves it: hybrid retrieval."""
+    return open_retriever(DEFAULT_CORPUS, built_cache)
+
+
+@pytest.fixture(scope="session")
+def lexical_retriever() -> Retriever:
+    """The shipped corpus with BM25 alone (RETRIEVAL=lexical)."""
     return Retriever(load_corpus(DEFAULT_CORPUS))
 
 
@@ -65,6 +83,11 @@ source = "{doc_id} source"
 kind = "review"
 {extra}
 """
+
+
+@pytest.fixture(autouse=True)
+def _bots_start_from_the_built_cache(built_cache) -> None:
+    """Every test's bot process copies the session's index cache (see built_cache)."""
 
 
 @pytest.fixture

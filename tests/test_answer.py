@@ -32,10 +32,23 @@ def test_spoiler_free_answer_is_the_same_either_way(retriever):
     assert off.passages[0].chunk == on.passages[0].chunk
 
 
-def test_abstention_carries_a_hint_of_what_can_be_asked(retriever):
-    answer = answer_question(retriever, "what's the weather in tokyo?", spoilers=False)
+@pytest.mark.parametrize(
+    "question",
+    ["how do i install python", "recommend me a pizza place", "how tall is mount everest"],
+)
+def test_abstention_carries_a_hint_of_what_can_be_asked(retriever, question):
+    answer = answer_question(retriever, question, spoilers=False)
     assert answer.abstained and not answer.passages
     assert "Look Back" in answer.hint and "director" in answer.hint
+
+
+def test_an_answer_resting_on_a_weak_similarity_alone_is_marked_a_guess(retriever):
+    """'weather' and 'tokyo' are in no passage, yet a passage with rain in it is about as
+    similar to the question as passages are to 'is it sad': answered, but not confidently."""
+    guess = answer_question(retriever, "what's the weather in tokyo?", spoilers=False)
+    assert guess.passages and not guess.confident
+    sure = answer_question(retriever, "who composed the music", spoilers=False)
+    assert sure.confident
 
 
 @pytest.mark.parametrize("question", ["", "   ", "\n\t", "\u200b\u200b"])

@@ -40,6 +40,7 @@ def test_ask_json_is_one_object_with_the_documented_fields():
     assert set(data) == {
         "question",
         "abstained",
+        "confident",
         "spoilers",
         "withheld_spoilers",
         "passages",

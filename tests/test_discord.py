@@ -153,7 +153,7 @@ def test_cooldown_forgets_members_once_idle_for_a_whole_period():
 
 def test_answer_pages_keep_only_the_latest_answers():
     pages = AnswerPages(kept=2)
-    lookup = Lookup("q", False, (), "", False)
+    lookup = Lookup("q", False, (), "", False, True)
     for ask_id in (1, 2, 3):
         pages.add(ask_id, lookup, asker_id=7, shown=[])
     assert pages.get(1) is None
@@ -161,7 +161,7 @@ def test_answer_pages_keep_only_the_latest_answers():
 
 
 async def test_an_off_topic_question_gets_an_ephemeral_i_dont_know(fake, bot):
-    reply = await fake.ask(fake.slash("ask", question="what's the weather in tokyo?"))
+    reply = await fake.ask(fake.slash("ask", question="how do i install python"))
     assert reply.ephemeral
     assert "I don't know" in reply.text and "director" in reply.text
     assert reply.embeds[0].get("fields") in (None, [])
@@ -366,14 +366,21 @@ async def test_a_question_naming_the_twist_is_echoed_only_inside_spoiler_tags(fa
 
 
 async def test_the_channel_learns_nothing_from_a_question_only_spoilers_answer(fake, bot):
-    """ "karate" is answered only by withheld passages, "judo" not at all: both replies are
-    private, so the channel cannot tell them apart."""
+    """Whatever is withheld, the channel's reply neither mentions spoilers nor changes
+    with them; the count and the way to see them go to the asker alone."""
     for question in ("does fujino know karate?", "does fujino know judo?", "does fujino die"):
-        reply = await fake.ask(fake.slash("ask", 92, question=question))
-        assert reply.ephemeral, question
+        asked = fake.slash("ask", 92, question=question)
+        reply = await fake.ask(asked)
         assert_nothing_spoils(reply)
-    karate = await fake.ask(fake.slash("ask", 93, question="does fujino know karate?"))
-    assert "withheld" in karate.text and "/spoilers on" in karate.text
+        if not reply.ephemeral:
+            assert "spoiler" not in reply.text.lower() and "🔒" not in reply.text
+            followups = await fake.followups(asked)
+            assert all(f.ephemeral for f in followups)
+
+
+async def test_a_guess_is_shown_to_the_asker_alone_and_marked(fake, bot):
+    reply = await fake.ask(fake.slash("ask", 93, question="what's the weather in tokyo?"))
+    assert reply.ephemeral and "not sure" in reply.text
 
 
 async def test_a_public_answer_with_withheld_passages_does_not_mention_them(fake, bot):
@@ -441,11 +448,20 @@ async def test_a_database_deleted_while_running_is_started_anew_and_keeps_choice
     assert "deleted or replaced while the bot ran" in bot.log()
 
 
+@pytest.fixture
+async def lexical_bot_on_copy(fake, tmp_path, corpus_copy):
+    """BM25 alone: the reload below indexes 15 MB, which the model would take minutes on."""
+    env = {"CORPUS_DIR": str(corpus_copy), "RETRIEVAL": "lexical"}
+    async for process in run_bot(BotProcess(fake, tmp_path, env=env)):
+        yield process
+
+
 async def test_reloads_are_one_at_a_time_and_the_latest_request_wins(
-    fake, bot_on_copy, corpus_copy
+    fake, lexical_bot_on_copy, corpus_copy
 ):
     """A slow reload of a big document, then a quick one that reverts it: the big one
     finishes last but must not be served; and a burst of SIGHUPs costs two builds."""
+    bot_on_copy = lexical_bot_on_copy
     manifest = corpus_copy / "manifest.toml"
     original = manifest.read_text(encoding="utf-8")
     sentences = (corpus_copy / "review-smash-hit.txt").read_text(encoding="utf-8").split(". ")

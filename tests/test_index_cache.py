@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from bot.config import CHECKOUT, DEFAULT_CORPUS
+from bot.core.embedding import Embedder
 from bot.core.evaluation import load_eval_set
 from bot.core.index_cache import cache_path, open_retriever, peek
 from bot.core.progress import Progress
@@ -25,9 +26,11 @@ def opened(caplog, tmp_path):
     """Opens a corpus with a cache in tmp_path; returns (retriever, how it was opened)."""
     caplog.set_level(logging.INFO, logger="lookback")
 
-    def open_(directory: Path, cache_dir: Path = tmp_path / "cache"):
+    def open_(directory: Path, cache_dir: Path = tmp_path / "cache", semantic: bool = False):
+        # BM25 alone unless asked: these tests are about the file, and embedding the
+        # corpus again for each of them would only slow them down.
         caplog.clear()
-        retriever = open_retriever(directory, cache_dir)
+        retriever = open_retriever(directory, cache_dir, semantic=semantic)
         how = "cache" if "from the index cache" in caplog.text else "built"
         return retriever, how
 
@@ -51,6 +54,42 @@ def test_a_cached_corpus_has_the_same_chunks_and_answers_as_a_fresh_build(opened
     assert how == "cache"
     assert cached.corpus == built.corpus
     assert results(cached) == results(built)
+
+
+def test_the_models_vectors_are_cached_with_the_index_and_answer_alike(opened, corpus_copy):
+    built, how = opened(corpus_copy, semantic=True)
+    assert how == "built" and built.mode == "hybrid"
+    cached, how = opened(corpus_copy, semantic=True)
+    assert how == "cache" and cached.mode == "hybrid"
+    assert np.array_equal(cached.semantic.dense.vectors, built.semantic.dense.vectors)
+    assert results(cached) == results(built)
+
+
+def test_a_cache_from_another_model_is_embedded_again(opened, corpus_copy, caplog, monkeypatch):
+    opened(corpus_copy, semantic=True)
+    monkeypatch.setattr(Embedder, "model_digest", "a different model")
+    retriever, how = opened(corpus_copy, semantic=True)
+    assert how == "cache" and "embedded 32 passages" in caplog.text
+    assert retriever.mode == "hybrid"
+
+
+def test_a_lexical_cache_gains_vectors_when_the_model_is_wanted(opened, corpus_copy, caplog):
+    opened(corpus_copy, semantic=False)
+    retriever, how = opened(corpus_copy, semantic=True)
+    assert how == "cache" and "embedded 32 passages" in caplog.text and retriever.semantic
+    opened(corpus_copy, semantic=True)
+    assert "embedded" not in caplog.text  # the vectors were cached this time
+
+
+def test_a_corpus_too_large_to_embed_at_start_is_served_lexical_then_hybrid(
+    corpus_copy, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO, logger="lookback")
+    first = open_retriever(corpus_copy, tmp_path / "cache", embed_limit=10)
+    assert first.mode == "lexical" and "no vectors yet" in caplog.text
+    later = open_retriever(corpus_copy, tmp_path / "cache")  # what the background reload does
+    assert later.mode == "hybrid"
+    assert open_retriever(corpus_copy, tmp_path / "cache", embed_limit=10).mode == "hybrid"
 
 
 def test_editing_a_document_rebuilds_and_serves_the_new_text(opened, corpus_copy, tmp_path):

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from bot.cli.ask import run_ask
 from bot.cli.maintainer import run_corpus, run_eval, run_report
-from bot.config import ConfigError, cache_dir, corpus_dir
+from bot.config import ConfigError, cache_dir, corpus_dir, semantic
 from bot.core.answer import MAX_PASSAGES, PAGE_SIZE, QuestionError
 from bot.core.corpus import CorpusError
-from bot.core.index_cache import open_retriever
+from bot.core.index_cache import EMBED_AT_START, open_retriever
 from bot.core.progress import Progress
 from bot.core.render import terminal_safe
 from bot.store import StoreError
@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     corpus_opt = argparse.ArgumentParser(add_help=False)
     corpus_opt.add_argument("--corpus", metavar="DIR", help="corpus directory (or CORPUS_DIR)")
+    corpus_opt.add_argument(
+        "--lexical", action="store_true", help="BM25 alone, no semantic half (or RETRIEVAL)"
+    )
 
     ask = sub.add_parser("ask", parents=[corpus_opt], help="answer a question, no Discord needed")
     ask.add_argument("question", nargs="?", help="the question (quote it)")
@@ -38,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         "-k", type=_k, default=PAGE_SIZE, help=f"passages to show (default {PAGE_SIZE})"
     )
     ask.add_argument("--json", action="store_true", help="print JSON (one object per answer)")
+    ask.add_argument(
+        "--full", action="store_true", help="whole passages, not the sentences around the answer"
+    )
     ask.add_argument(
         "--batch", metavar="FILE", help='JSON lines {"question", "spoilers"}; - is stdin'
     )
@@ -74,7 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_report(args, directory)
         # The CLI and the bot must answer alike, so both open the corpus the same way.
         progress = Progress(lambda line: print(line, file=sys.stderr))
-        retriever = open_retriever(directory, cache_dir(), progress)
+        hybrid = not args.lexical and semantic()
+        retriever = open_retriever(
+            directory, cache_dir(), progress, semantic=hybrid, embed_limit=EMBED_AT_START
+        )
         for warning in retriever.corpus.warnings:
             print(terminal_safe(f"warning: {warning}"), file=sys.stderr)
         if args.command == "ask":

@@ -36,6 +36,7 @@ def answer_json(answer: Answer, k: int) -> dict[str, Any]:
     return {
         "question": answer.question,
         "abstained": answer.abstained,
+        "confident": answer.confident,
         "spoilers": answer.spoilers_allowed,
         "withheld_spoilers": answer.withheld,
         "passages": passages,
@@ -108,4 +109,5 @@ def _print_answer(answer: Answer, args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(answer_json(answer, args.k), ensure_ascii=False), flush=True)
     else:
-        print(render_text(answer, limit=args.k, spoiler_hint=CLI_SPOILER_HINT) + "\n", flush=True)
+        text = render_text(answer, limit=args.k, spoiler_hint=CLI_SPOILER_HINT, full=args.full)
+        print(text + "\n", flush=True)

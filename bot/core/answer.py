@@ -9,10 +9,12 @@ go through here, so the same question and setting give the same answer everywher
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 from bot.core.corpus import Chunk
-from bot.core.retrieval import Hit, Retriever
+from bot.core.figures import Figure, disagreement
+from bot.core.retrieval import Hit, Retriever, shown_order
 
 MAX_QUESTION_CHARS = 300
 MAX_PASSAGES = 10  # relevant passages kept per answer ("More results" pages through them)
@@ -48,6 +50,20 @@ class Answer:
     withheld: int  # relevant spoiler passages kept back because spoilers are off
     hint: str  # what the bot can answer, for when it cannot answer this
     question_is_spoiler: bool = False  # echo the question only inside spoiler tags
+    confident: bool = True  # False: the passages are the closest, not surely an answer
+
+    @property
+    def lead(self) -> str:
+        """The sentence that best answers: the top passage's best sentence."""
+        return self.passages[0].highlight if self.passages else ""
+
+    @cached_property
+    def differing(self) -> tuple[tuple[Passage, Figure], ...]:
+        """Figures the top passages give differently for the fact asked about (runtimes,
+        money, dates), each with its passage; empty when they agree or give none."""
+        top = self.passages[:PAGE_SIZE]
+        stated = disagreement([p.highlight for p in top])
+        return tuple((top[n], figure) for n, figure in stated)
 
 
 @dataclass(frozen=True)
@@ -59,21 +75,25 @@ class Lookup:
     hits: tuple[Hit, ...]
     hint: str
     question_is_spoiler: bool
+    confident: bool
 
     def answer(self, spoilers: bool) -> Answer:
         """The answer for a member whose spoiler setting is `spoilers`."""
-        shown = [h for h in self.hits if spoilers or not h.chunk.is_spoiler]
+        visible = [h for h in self.hits if spoilers or not h.chunk.is_spoiler]
+        shown = shown_order(visible)[:MAX_PASSAGES]
         passages = tuple(
             Passage(rank, h.chunk, h.score, h.highlight) for rank, h in enumerate(shown, 1)
         )
+        withheld = shown_order(self.hits)[:MAX_PASSAGES]
         return Answer(
             question=self.question,
             abstained=self.abstained,
             spoilers_allowed=spoilers,
             passages=passages,
-            withheld=len(self.hits) - len(shown),
+            withheld=sum(h.chunk.is_spoiler for h in withheld) if not spoilers else 0,
             hint=self.hint,
             question_is_spoiler=self.question_is_spoiler,
+            confident=self.confident,
         )
 
 
@@ -118,7 +138,8 @@ def question_from_message(content: str) -> MessageQuestion:
 def look_up(retriever: Retriever, question: str) -> Lookup:
     """Search the corpus for a question (cleaned first, or a QuestionError)."""
     question = clean_question(question)
-    result = retriever.search(question, MAX_PASSAGES)
+    # Twice what is shown: hits withheld as spoilers must not crowd out visible ones.
+    result = retriever.search(question, 2 * MAX_PASSAGES)
     corpus = retriever.corpus
     hint = f"I can answer questions about {corpus.film}: " + ", ".join(corpus.topics) + "."
     return Lookup(
@@ -127,6 +148,7 @@ def look_up(retriever: Retriever, question: str) -> Lookup:
         hits=result.hits,
         hint=hint,
         question_is_spoiler=retriever.mentions_spoilers(question),
+        confident=result.confident,
     )
 
 

@@ -24,7 +24,8 @@ import numpy as np
 
 from bot.core.corpus import load_corpus
 from bot.core.index_cache import peek
-from bot.core.retrieval import LuceneBM25, PostingsIndex, index_terms
+from bot.core.lexical import LuceneBM25, PostingsIndex
+from bot.core.retrieval import index_terms
 
 TOP_K = 10
 VOCABULARY = 50_000

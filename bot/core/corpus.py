@@ -474,7 +474,7 @@ def _split(text: str) -> list[str]:
         return [text]
     parts: list[str] = []
     current = ""
-    for sentence in _sentence_spans(text):
+    for sentence in sentence_spans(text):
         while len(sentence) > MAX_CHUNK_CHARS:  # one huge sentence: cut at a space
             cut = sentence.rfind(" ", 0, MAX_CHUNK_CHARS)
             cut = cut if cut > 0 else MAX_CHUNK_CHARS
@@ -492,7 +492,7 @@ def _split(text: str) -> list[str]:
     return parts
 
 
-def _sentence_spans(text: str) -> list[str]:
+def sentence_spans(text: str) -> list[str]:
     """Sentences with their trailing whitespace kept, so joining them restores the text."""
     spans: list[str] = []
     start = 0

@@ -25,17 +25,19 @@ import stat
 import tempfile
 import time
 from collections.abc import Sequence
+from functools import cache
 from importlib.metadata import version
 from itertools import pairwise
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-from bot.core import analysis, corpus, retrieval
+from bot.core import analysis, corpus, lexical, retrieval
 from bot.core.corpus import (
     MANIFEST,
     Chunk,
+    Corpus,
     Manifest,
     ProgressFn,
     Reader,
@@ -43,49 +45,111 @@ from bot.core.corpus import (
     read_bytes,
     read_manifest,
 )
-from bot.core.retrieval import PostingsIndex, Retriever
+from bot.core.embedding import Embedder, english_words
+from bot.core.lexical import PostingsIndex
+from bot.core.retrieval import Retriever, Semantic, all_index_terms
+from bot.core.semantic import DenseIndex
 
 log = logging.getLogger("lookback")
 
 
+class Built(NamedTuple):
+    """What a build makes and the cache keeps."""
+
+    corpus: Corpus
+    index: PostingsIndex
+    vectors: DenseIndex | None  # the semantic half's, if the model was run over the chunks
+    model: str  # the sha256 of the model the vectors come from ("" without vectors)
+
+
 def open_retriever(
-    corpus_dir: Path, cache_dir: Path, progress: ProgressFn | None = None
+    corpus_dir: Path,
+    cache_dir: Path,
+    progress: ProgressFn | None = None,
+    *,
+    semantic: bool = True,
+    embed_limit: int | None = None,
 ) -> Retriever:
-    """The corpus's retriever: from the cache when it is current, else built (and cached)."""
+    """The corpus's retriever: from the cache when it is current, else built (and cached).
+
+    With `semantic`, the chunks' vectors come from the cache, or are computed (minutes
+    for a large corpus) unless there are more than `embed_limit` chunks: then the
+    retriever is lexical, and a later call without the limit (a background reload)
+    computes them.
+    """
     sources = SourceDigests(corpus_dir)
     manifest = read_manifest(corpus_dir, sources.read)
     path = cache_path(cache_dir, corpus_dir)
     seal = _seal_key(Path(cache_dir))
-    cached = None
+    built = None
     if seal is not None:
         try:
-            cached = _read(path, seal, sources.key(manifest), manifest)
+            built = _read(path, seal, sources.key(manifest), manifest)
         except FileNotFoundError:
             pass
         except Exception as exc:  # whatever is wrong with the file, it is rebuilt
             log.warning("index cache %s is unreadable (%s); rebuilding it", path, exc)
-    if cached is not None:
-        log.info("loaded %d passages from the index cache %s", len(cached.corpus.chunks), path)
-        return cached
-    retriever = _build(manifest, progress, sources.read)
-    if seal is None:
-        return retriever
-    try:
-        # Keyed by the bytes the build read: a document edited since the check above
-        # is cached as the text it now holds, not under its old contents' key.
-        _write(path, seal, sources.key(manifest), retriever)
-    except OSError as exc:
-        log.warning("could not write the index cache %s (%s); next start-up rebuilds", path, exc)
-    return retriever
+    changed = built is None
+    if built is None:
+        built = _build(manifest, progress, sources.read)
+    else:
+        log.info("loaded %d passages from the index cache %s", len(built.corpus.chunks), path)
+    embedder = Embedder() if semantic else None
+    if embedder and built.model != embedder.model_digest:
+        n = len(built.corpus.chunks)
+        if embed_limit is not None and n > embed_limit:
+            log.warning(
+                "%d passages have no vectors yet: answering with BM25 alone until they are "
+                "computed (about %d minutes)",
+                n,
+                n // EMBED_RATE // 60 + 1,
+            )
+            embedder = None
+        else:
+            built = _embed(built, embedder, progress)
+            changed = True
+    if changed and seal is not None:
+        try:
+            # Keyed by the bytes the build read: a document edited since the check above
+            # is cached as the text it now holds, not under its old contents' key.
+            _write(path, seal, sources.key(manifest), built)
+        except OSError as exc:
+            log.warning("could not write the index cache %s (%s); next start rebuilds", path, exc)
+    half = None
+    if embedder and built.vectors is not None:
+        half = Semantic(embedder, built.vectors, built.corpus.chunks)
+    return Retriever(built.corpus, index=built.index, semantic=half, english=english_stems())
 
 
-def _build(manifest: Manifest, progress: ProgressFn | None, read: Reader) -> Retriever:
+# Passages a second the model embeds on one core here (40-120-word passages, int8); for
+# the estimate in the log only.
+EMBED_RATE = 80
+# Passages embedded before the bot or the CLI answers (about 25 s the first time); a
+# larger corpus answers with BM25 alone until its vectors are computed and cached.
+EMBED_AT_START = 2_000
+
+
+@cache
+def english_stems() -> frozenset[str]:
+    """The stems of English words the model knows: never taken for typos."""
+    return frozenset(map(analysis.stem, english_words()))
+
+
+def _build(manifest: Manifest, progress: ProgressFn | None, read: Reader) -> Built:
     start = time.perf_counter()
     chunks = chunk_documents(manifest, progress, read)
-    retriever = Retriever(manifest.corpus(chunks), progress=progress)
+    index = PostingsIndex.build(all_index_terms(chunks, progress))
     seconds = time.perf_counter() - start
-    log.info("indexed %d passages in %.1f s", len(retriever.corpus.chunks), seconds)
-    return retriever
+    log.info("indexed %d passages in %.1f s", len(chunks), seconds)
+    return Built(manifest.corpus(chunks), index, None, "")
+
+
+def _embed(built: Built, embedder: Embedder, progress: ProgressFn | None) -> Built:
+    start = time.perf_counter()
+    vectors = DenseIndex.build(built.corpus.chunks, embedder, progress)
+    seconds = time.perf_counter() - start
+    log.info("embedded %d passages in %.1f s", len(built.corpus.chunks), seconds)
+    return built._replace(vectors=vectors, model=embedder.model_digest)
 
 
 def cache_path(cache_dir: Path, corpus_dir: Path) -> Path:
@@ -113,7 +177,7 @@ class SourceDigests:
         read, so the manifest counts as parsed and a document as last chunked.
         """
         digest = hashlib.sha256(f"{version('snowballstemmer')} {version('PyStemmer')}".encode())
-        code = [Path(m.__file__) for m in (analysis, corpus, retrieval)] + [Path(__file__)]
+        code = [Path(m.__file__) for m in (analysis, corpus, lexical, retrieval)] + [Path(__file__)]
         for source in code:
             digest.update(hashlib.sha256(source.read_bytes()).digest())
         for path in (self.manifest_path, *(d.path for d in manifest.documents)):
@@ -169,7 +233,7 @@ def _read_private(path: Path) -> bytes | None:
     return None
 
 
-def _read(path: Path, seal: bytes, key: str, manifest: Manifest) -> Retriever | None:
+def _read(path: Path, seal: bytes, key: str, manifest: Manifest) -> Built | None:
     """The cached retriever, or None when the file was built from something else.
 
     The seal is checked over the whole file before any of it is parsed, on the one
@@ -195,7 +259,7 @@ def peek(path: Path, name: str) -> np.ndarray:
             return f[name]
 
 
-def _parse(raw: BinaryIO, key: str, manifest: Manifest) -> Retriever | None:
+def _parse(raw: BinaryIO, key: str, manifest: Manifest) -> Built | None:
     with np.load(raw, allow_pickle=False) as f:
         if str(f["key"]) != key:
             return None
@@ -221,12 +285,16 @@ def _parse(raw: BinaryIO, key: str, manifest: Manifest) -> Retriever | None:
             f["idf"],
             len(chunks),
         )
-    return Retriever(manifest.corpus(chunks), index=index)
+        model = str(f["model"])
+        vectors = DenseIndex(f["vectors"]) if model else None
+    if vectors is not None and len(vectors.vectors) != len(chunks):
+        raise ValueError("the cache holds vectors for another set of passages")
+    return Built(manifest.corpus(chunks), index, vectors, model)
 
 
-def _write(path: Path, seal: bytes, key: str, retriever: Retriever) -> None:
-    chunks, index = retriever.corpus.chunks, retriever.index
-    doc_number = {doc.id: n for n, doc in enumerate(retriever.corpus.documents)}
+def _write(path: Path, seal: bytes, key: str, built: Built) -> None:
+    chunks, index = built.corpus.chunks, built.index
+    doc_number = {doc.id: n for n, doc in enumerate(built.corpus.documents)}
     section, sections = _encode([c.section for c in chunks])
     spoiler, spoilers = _encode([c.spoiler for c in chunks])
     arrays = {
@@ -244,6 +312,8 @@ def _write(path: Path, seal: bytes, key: str, retriever: Retriever) -> None:
         "doc_ids": index.doc_ids,
         "weights": index.weights,
         "idf": index.idf,
+        "model": np.array(built.model),
+        "vectors": built.vectors.vectors if built.vectors else np.empty((0, 0), np.float32),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:

@@ -11,15 +11,17 @@ no connection; the CLI and the bot share everything here.
 
 import re
 import textwrap
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any, NamedTuple
 
 from discord.utils import escape_markdown
 
 from bot.core.answer import PAGE_SIZE, Answer, Passage
-from bot.core.corpus import Corpus
+from bot.core.corpus import Corpus, sentence_spans
 
 # Discord's limits for the parts this module fills (content stays empty).
 FIELD_NAME_MAX = 256
@@ -35,6 +37,8 @@ _ATOM = re.compile(r"\\.|.", re.DOTALL)  # one escaped pair or one character
 _LIVE_EMPHASIS = re.compile(r"(\\.)|([|*_~`])", re.DOTALL)  # an escape pair, or a bare mark
 _SAFE_URL = re.compile(r"https?://[^\s()<>|\\*_`~\[\]]+")
 _ECHO_BUDGET = 700  # the quoted question: 300 characters, each at most two once escaped
+EXCERPT_CHARS = 400  # a longer passage is trimmed to the sentences around its best one
+_LEAD_CHARS = 500  # the answer line
 
 
 class Field(NamedTuple):
@@ -120,18 +124,48 @@ def _plain(text: str, limit: int) -> str:
     return truncate(escape(" ".join(text.split())), limit)
 
 
-def passage_body(passage: Passage, limit: int) -> str:
-    """The passage, escaped, its best sentence in bold, spoiler-tagged, within `limit`."""
-    text, highlight = passage.chunk.text, passage.highlight
+def excerpt(text: str, highlight: str, budget: int = EXCERPT_CHARS) -> tuple[str, bool, bool]:
+    """The whole sentences around `highlight` that fit in about `budget` characters,
+    verbatim, growing after it first; and whether text was cut before and after."""
+    if len(text) <= budget:
+        return text, False, False
+    spans = sentence_spans(text)
+    at = max(text.find(highlight), 0) if highlight else 0
+    ends = list(accumulate(len(span) for span in spans))
+    first = bisect_right(ends, at)
+    last = bisect_right(ends, at + max(len(highlight), 1) - 1)
+    size = sum(len(span) for span in spans[first : last + 1])
+    while True:
+        grown = size
+        if last + 1 < len(spans) and size + len(spans[last + 1]) <= budget:
+            last += 1
+            size += len(spans[last])
+        if first > 0 and size + len(spans[first - 1]) <= budget:
+            first -= 1
+            size += len(spans[first])
+        if size == grown:
+            break
+    return "".join(spans[first : last + 1]).strip(), first > 0, last < len(spans) - 1
+
+
+def passage_body(passage: Passage, limit: int, *, full: bool = False) -> str:
+    """The passage (trimmed to the sentences around its best one unless `full`), escaped,
+    its best sentence in bold, spoiler-tagged, within `limit`."""
+    highlight = passage.highlight
+    text, cut_before, cut_after = (
+        (passage.chunk.text, False, False) if full else excerpt(passage.chunk.text, highlight)
+    )
     at = text.find(highlight) if highlight else -1
     if at < 0:
         before, middle, after = "", "", text
     else:
         before, middle, after = text[:at], highlight, text[at + len(highlight) :]
+    before = ("… " if cut_before else "") + escape(before)
+    after = escape(after) + (" …" if cut_after else "")
+    middle = escape(middle)
     wrap = 2 * len(SPOILER) if passage.spoiler else 0
     bold = 4 if middle else 0
     budget = limit - wrap - bold
-    before, middle, after = escape(before), escape(middle), escape(after)
     # Keep the highlighted sentence whole where possible: trim after it, then before it.
     after = truncate(after, max(0, budget - len(before) - len(middle)))
     before = truncate(before, max(0, budget - len(middle) - len(after)), keep="end")
@@ -172,10 +206,34 @@ def withheld_notice(answer: Answer, spoiler_hint: str = SPOILER_HINT) -> str:
     return f"🔒 The {what} that answer this contain spoilers ({n} withheld). {spoiler_hint}"
 
 
-def _description(answer: Answer, public: bool, note: str, spoiler_hint: str) -> str:
+def _tagged(text: str, spoiler: bool, limit: int) -> str:
+    """Corpus text, escaped and cut to `limit`, inside spoiler tags when it is a spoiler."""
+    if not spoiler:
+        return truncate(escape(text), limit)
+    return f"{SPOILER}{truncate(escape(text), limit - 2 * len(SPOILER))}{SPOILER}"
+
+
+def _lead(answer: Answer) -> list[str]:
+    """The answer line, and when the top sources disagree on a figure, each one's."""
+    top = answer.passages[0]
+    lines = [f"**A:** {_tagged(' '.join(answer.lead.split()), top.spoiler, _LEAD_CHARS)}"]
+    if answer.differing:
+        stated = " · ".join(
+            _tagged(f"{figure.text} ({p.chunk.doc.source}, {p.chunk.where})", p.spoiler, 200)
+            for p, figure in answer.differing
+        )
+        lines.append(f"**The sources differ:** {stated}")
+    return lines
+
+
+def _description(
+    answer: Answer, shown: Sequence[Passage], public: bool, note: str, spoiler_hint: str
+) -> str:
     lines = [f"**Q:** {echo(answer)}"]
     if note:
         lines.append(f"*{escape(note)}*")
+    if shown and shown[0] is answer.passages[0]:  # the first page leads with the answer
+        lines += _lead(answer)
     if answer.abstained:
         lines.append(DONT_KNOW)
         lines.append(escape(answer.hint))
@@ -209,7 +267,7 @@ def render_answer(
     """
     shown = answer.passages[:PAGE_SIZE] if shown is None else shown
     shown = shown[:FIELDS_MAX]
-    description = _description(answer, public, note, spoiler_hint)
+    description = _description(answer, shown, public, note, spoiler_hint)
     footer = ""
     if shown:
         total = len(answer.passages)
@@ -309,16 +367,29 @@ def terminal_safe(text: str) -> str:
     return _TERMINAL_ESCAPES.sub("", text)
 
 
-def render_text(answer: Answer, *, limit: int, spoiler_hint: str) -> str:
+def render_text(answer: Answer, *, limit: int, spoiler_hint: str, full: bool = False) -> str:
     """A readable plain-text answer for the terminal; spoiler tags shown as such."""
-    return terminal_safe(_text_lines(answer, limit, spoiler_hint))
+    return terminal_safe(_text_lines(answer, limit, spoiler_hint, full))
 
 
-def _text_lines(answer: Answer, limit: int, spoiler_hint: str) -> str:
-    lines = [f"Q: {answer.question}", ""]
+def _text_lines(answer: Answer, limit: int, spoiler_hint: str, full: bool) -> str:
+    lines = [f"Q: {answer.question}"]
     if answer.abstained:
-        lines += [DONT_KNOW, answer.hint]
+        lines += ["", DONT_KNOW, answer.hint]
         return "\n".join(lines)
+    if answer.passages and not answer.confident:
+        lines.append("(Not sure: these passages are only the closest.)")
+    if answer.passages:
+        top = answer.passages[0]
+        lead = " ".join(answer.lead.split())
+        lines.append(f"A: {SPOILER}{lead}{SPOILER}" if top.spoiler else f"A: {lead}")
+    if answer.differing:
+        stated = " · ".join(
+            f"{figure.text} ({p.chunk.doc.source}, {p.chunk.where})"
+            for p, figure in answer.differing
+        )
+        lines.append(f"The sources differ: {stated}")
+    lines.append("")
     for p in answer.passages[:limit]:
         chunk = p.chunk
         spoiler = " [SPOILER]" if p.spoiler else ""
@@ -326,9 +397,12 @@ def _text_lines(answer: Answer, limit: int, spoiler_hint: str) -> str:
             f"[{p.rank}] {chunk.doc.title} — {chunk.doc.source} ({chunk.doc.kind}), "
             f"{chunk.where}{spoiler}"
         )
-        text = (
-            chunk.text.replace(p.highlight, f">>{p.highlight}<<", 1) if p.highlight else chunk.text
+        text, cut_before, cut_after = (
+            (chunk.text, False, False) if full else excerpt(chunk.text, p.highlight)
         )
+        if p.highlight:
+            text = text.replace(p.highlight, f">>{p.highlight}<<", 1)
+        text = ("… " if cut_before else "") + text + (" …" if cut_after else "")
         text = f"{SPOILER}{text}{SPOILER}" if p.spoiler else text
         lines.append(textwrap.indent(text, "    "))
         if chunk.doc.url:

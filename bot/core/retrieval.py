@@ -1,222 +1,44 @@
-"""BM25 retrieval over corpus chunks: ranking, query expansion, abstention, highlights.
+"""Hybrid retrieval over corpus chunks: query analysis, fusion, abstention, highlights.
 
-The ranking is defined by rank-bm25: `LuceneBM25` is its Okapi scoring with
-Lucene's IDF. `PostingsIndex` computes exactly that function from per-term
-postings in numpy, so a query costs what its terms' postings cost, not a Python
-loop over every chunk (tests hold the two equal on random corpora). A who-question
-then takes the passages that name someone first (`Retriever._names_first`).
+The lexical half is BM25 (`bot.core.lexical`) over the question's words, corrected
+and expanded with the manifest's synonyms; the semantic half is each chunk's cosine
+to the question (`bot.core.semantic`). Their scores are fused, and the bot abstains
+only when both are weak. A question that asks for a name, a runtime, a date or an
+amount then takes the passages whose best sentence gives one first.
 """
 
-import math
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
-from itertools import chain
 from operator import itemgetter
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
-from rank_bm25 import BM25Okapi
 
 from bot.core import analysis
 from bot.core.corpus import Chunk, Corpus, ProgressFn, sentences
+from bot.core.embedding import Embedder
+from bot.core.figures import figures_in
+from bot.core.lexical import K1, B, PostingsIndex
+from bot.core.semantic import DenseIndex
 from bot.core.spelling import Speller
 
-# Okapi's usual k1 and b; chosen with `python -m bot eval` over k1 in 0.9-1.5 and
-# b in 0.4-0.75, where they sat on the plateau (see README, "Retrieval").
-K1 = 1.2
-B = 0.6
-
-
-class LuceneBM25(BM25Okapi):
-    """rank-bm25's BM25Okapi with Lucene's IDF, log(1 + (N - n + 0.5) / (n + 0.5)).
-
-    BM25Okapi's own IDF is zero for a term in half the chunks and floored for more;
-    in a corpus about one film that hits the heroines' names and the title. Lucene's
-    IDF is always positive and always ranks a rarer term higher.
-    """
-
-    def __init__(self, corpus: Sequence[Sequence[str]], k1: float = K1, b: float = B) -> None:
-        super().__init__(corpus, k1=k1, b=b, epsilon=0.0)
-
-    def _calc_idf(self, nd: Mapping[str, int]) -> None:
-        n = self.corpus_size
-        self.idf = {w: math.log(1 + (n - df + 0.5) / (df + 0.5)) for w, df in nd.items()}
-
-
-PYTHON_MERGE_MAX = 64  # postings; see PostingsIndex._strategy
-
-
-class _WeightedPostings(NamedTuple):
-    ids: np.ndarray
-    weights: np.ndarray
-    query_weight: float
-
-    def scores(self) -> np.ndarray:
-        """What the term adds to each of its chunks' scores."""
-        return self.weights if self.query_weight == 1.0 else self.weights * self.query_weight
-
-
-class PostingsIndex:
-    """LuceneBM25's scores, precomputed per (term, chunk) into compact arrays.
-
-    Term id t (its place in `vocab`) has postings doc_ids[offsets[t]:offsets[t + 1]],
-    chunk ids ascending, with their BM25 weights; `idf[t]` is its IDF.
-    """
-
-    def __init__(
-        self,
-        terms: Sequence[str],
-        offsets: np.ndarray,
-        doc_ids: np.ndarray,
-        weights: np.ndarray,
-        idf: np.ndarray,
-        n_docs: int,
-    ) -> None:
-        self.vocab = {t: i for i, t in enumerate(terms)}
-        self.offsets, self.doc_ids, self.weights, self.idf = offsets, doc_ids, weights, idf
-        self.n_docs = n_docs
-        self.max_idf = float(np.log1p((n_docs + 0.5) / 0.5))  # a term no chunk has
-
-    @classmethod
-    def build(cls, docs: Sequence[Sequence[str]], k1: float = K1, b: float = B) -> "PostingsIndex":
-        """Index tokenized chunks; chunk ids are their places in `docs`."""
-        n = len(docs)
-        if n == 0:
-            raise ValueError("cannot index an empty corpus")
-        # Term ids in order of first appearance; a new term's id is the vocabulary's size.
-        # (map over a defaultdict runs in C: twice as fast as a generator here.)
-        vocab: defaultdict[str, int] = defaultdict()
-        vocab.default_factory = vocab.__len__
-        term_ids = np.fromiter(map(vocab.__getitem__, chain.from_iterable(docs)), np.int32)
-        lengths = np.fromiter((len(doc) for doc in docs), np.int64, n)
-        # Sort (term, chunk) keys: postings grouped by term, chunks ascending, and
-        # repeats of a term in a chunk side by side, so runs are term frequencies.
-        # Steps are ordered to free each big array early (100k chunks: ~8M keys).
-        keys = term_ids.astype(np.int64)
-        del term_ids
-        keys *= n
-        keys += np.repeat(np.arange(n, dtype=np.int32), lengths)
-        keys.sort()
-        run_start = np.empty(len(keys), dtype=bool)
-        run_start[:1] = True
-        np.not_equal(keys[1:], keys[:-1], out=run_start[1:])
-        starts = np.flatnonzero(run_start)
-        del run_start
-        unique_keys = keys[starts]
-        total = len(keys)
-        del keys
-        tf = np.empty(len(starts))
-        np.subtract(starts[1:], starts[:-1], out=tf[:-1], casting="unsafe")
-        tf[-1:] = total - starts[-1:]
-        del starts
-        term_of = (unique_keys // n).astype(np.int32)
-        doc_ids = (unique_keys % n).astype(np.int32)
-        del unique_keys
-        df = np.bincount(term_of, minlength=len(vocab))
-        offsets = np.concatenate(([0], np.cumsum(df)))
-        idf = np.log1p((n - df + 0.5) / (df + 0.5))
-        avgdl = float(lengths.mean()) or 1.0
-        norm = k1 * (1 - b + b * lengths[doc_ids] / avgdl)
-        tf *= k1 + 1
-        tf /= (tf / (k1 + 1)) + norm
-        tf *= idf[term_of]
-        return cls(list(vocab), offsets, doc_ids, tf, idf, n)
-
-    def term_idf(self, term: str) -> float:
-        tid = self.vocab.get(term)
-        return self.max_idf if tid is None else float(self.idf[tid])
-
-    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
-        tid = self.vocab.get(term)
-        if tid is None:
-            return np.empty(0, np.int32), np.empty(0, np.float64)
-        lo, hi = self.offsets[tid], self.offsets[tid + 1]
-        return self.doc_ids[lo:hi], self.weights[lo:hi]
-
-    def top(self, query: Mapping[str, float], k: int) -> list[tuple[int, float]]:
-        """The k best (chunk id, score), best first, ties by chunk id; zero scores dropped.
-
-        Every strategy adds a chunk's weights in the query's term order, so all give
-        the same floats (tests hold each to rank-bm25).
-        """
-        postings = self._postings(query)
-        strategy = self._strategy(postings)
-        if strategy == "python":
-            return _top_merged_in_python(postings, k)
-        ids, scores = _summed(postings, self.n_docs, strategy)
-        floor = np.finfo(float).tiny  # zero scores are dropped
-        if len(scores) > k:
-            # Keep every chunk tied with the k-th score, so ties break by id as rank-bm25's do.
-            floor = max(floor, np.partition(scores, len(scores) - k)[len(scores) - k])
-        keep = np.flatnonzero(scores >= floor)
-        ids, scores = ids[keep], scores[keep]
-        order = np.lexsort((ids, -scores))[:k]
-        return [(int(ids[i]), float(scores[i])) for i in order]
-
-    def _postings(self, query: Mapping[str, float]) -> list[_WeightedPostings]:
-        """Each query term's postings with its query weight; terms no chunk has left out."""
-        postings = [_WeightedPostings(*self.postings(t), qw) for t, qw in query.items()]
-        return [p for p in postings if len(p.ids)]
-
-    def _strategy(
-        self, postings: Sequence[_WeightedPostings]
-    ) -> Literal["python", "merge", "dense"]:
-        """How to add up the postings, so a query costs what its postings cost.
-
-        Up to PYTHON_MERGE_MAX are merged in plain Python: numpy's fixed cost, ~22 µs
-        a query, is more than such a merge (11 µs at 16 postings). The two break even
-        near 50 postings of distinct chunks, later when postings share chunks, as on a
-        small corpus. More are merged by numpy; when they cover a good share of the
-        corpus, adding them into one dense array is cheaper than merging.
-        """
-        total = sum(len(p.ids) for p in postings)
-        if total <= PYTHON_MERGE_MAX:
-            return "python"
-        return "merge" if total * 8 < self.n_docs else "dense"
-
-
-def _summed(
-    postings: Sequence[_WeightedPostings], n_docs: int, strategy: Literal["merge", "dense"]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(chunk ids, scores) of the chunks the postings touch.
-
-    bincount adds each chunk's weights in input order, so in the query's term order.
-    "merge" first numbers the touched chunks (a sort of the postings); "dense" adds
-    into a slot per chunk (a pass over the corpus), three times as fast as adding term
-    by term, then drops the untouched ones before top() partitions: np.partition slows
-    10-40x on an array of mostly equal zeros (13 ms instead of 0.7 ms at 100k chunks).
-    """
-    ids = np.concatenate([p.ids for p in postings])
-    weights = np.concatenate([p.scores() for p in postings])
-    if strategy == "merge":
-        touched, slots = np.unique(ids, return_inverse=True)
-        return touched, np.bincount(slots, weights=weights)
-    dense = np.bincount(ids, weights=weights, minlength=n_docs)
-    touched = np.flatnonzero(dense)
-    return touched, dense[touched]
-
-
-def _top_merged_in_python(postings: Sequence[_WeightedPostings], k: int) -> list[tuple[int, float]]:
-    scores: dict[int, float] = {}
-    for p in postings:
-        # Weighting here, not with p.scores(): the same float product without numpy's
-        # fixed cost, which was a fifth of this merge.
-        qw = p.query_weight
-        for chunk_id, weight in zip(p.ids.tolist(), p.weights.tolist(), strict=True):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight * qw
-    # Best first, ties by chunk id: sorting (-score, id) pairs compares in C.
-    best = sorted((-score, chunk_id) for chunk_id, score in scores.items() if score > 0.0)
-    return [(chunk_id, -negated) for negated, chunk_id in best[:k]]
-
-
-# Query-side tuning, chosen per kind of question with `python -m bot eval`.
+# Tuning, chosen per kind of question with `python -m bot eval` on the tuning set and
+# checked on the held-out set (README, "Retrieval").
 SYNONYM_WEIGHT = 0.5  # a synonym counts half as much as the member's own word
-MIN_COVERAGE = 0.4  # share of the question's IDF mass the best passage must cover
+MIN_COVERAGE = 0.4  # share of the question's IDF mass a passage must cover (lexical)
+MIN_SIMILARITY = 0.24  # cosine a passage must reach (semantic); below both: "I don't know"
+# Semantic similarity alone tells a question about the film from an off-topic one poorly
+# (both sit near 0.3): an answer resting on a cosine under this is shown to the asker
+# alone, marked as a guess, not posted in the channel.
+CONFIDENT_SIMILARITY = 0.35
 RELATIVE_FLOOR = 0.3  # later passages must score this share of the best one
 FUZZY_CUTOFF = 0.85  # difflib ratio for correcting a misspelt word to a corpus word
+LEXICAL_SHARE = 0.6  # BM25's weight in the fused score, the rest is the cosine's
+CANDIDATES = 50  # chunks each half proposes for fusion
+ANSWER_KIND_FLOOR = 0.4  # share of the best score a passage needs to lead on its answer kind
 
 
 def _same_family(a: str, b: str) -> bool:
@@ -279,12 +101,34 @@ class Hit(NamedTuple):
     score: float
     coverage: float
     highlight: str
+    answers_kind: bool = False  # its highlight gives the kind of answer asked for
+
+
+def shown_order(hits: Sequence[Hit]) -> list[Hit]:
+    """The hits a member may see, in the order and number to show them.
+
+    Applied after spoiler filtering, so that what the channel sees (how many passages,
+    in which order) never depends on passages withheld from it. Later passages must
+    score RELATIVE_FLOOR of the best. Of those that answer well (ANSWER_KIND_FLOOR of
+    the best), the ones whose best sentence gives the kind of answer asked for (a name
+    for "who", a runtime for "how long"...) go first, each group still best first:
+    BM25 alone ranked a paragraph that says "the director" four times above the
+    credits line "Director: Kiyotaka Oshiyama"; for "how long is it" a remark on the
+    pacing led before "58 min".
+    """
+    if not hits:
+        return []
+    best = hits[0].score
+    kept = [h for h in hits if h.score >= RELATIVE_FLOOR * best]
+    first = [h for h in kept if h.answers_kind and h.score >= ANSWER_KIND_FLOOR * best]
+    return first + [h for h in kept if not (h.answers_kind and h.score >= ANSWER_KIND_FLOOR * best)]
 
 
 @dataclass(frozen=True)
 class SearchResult:
     hits: tuple[Hit, ...]
     abstained: bool
+    confident: bool = False  # a strong signal, not just one above the abstention floor
 
 
 def index_terms(chunk: Chunk) -> list[str]:
@@ -295,7 +139,7 @@ def index_terms(chunk: Chunk) -> list[str]:
 PROGRESS_EVERY = 1000  # chunks analysed between progress reports
 
 
-def _all_index_terms(chunks: Sequence[Chunk], progress: ProgressFn | None) -> list[list[str]]:
+def all_index_terms(chunks: Sequence[Chunk], progress: ProgressFn | None) -> list[list[str]]:
     docs = []
     for n, chunk in enumerate(chunks, 1):
         docs.append(index_terms(chunk))
@@ -322,10 +166,34 @@ def _names_in(sentence: str) -> tuple[frozenset[str], ...]:
     return tuple(analysis.names(sentence))
 
 
+class Semantic:
+    """The semantic half: the model, the chunks' vectors, and their sentences' vectors.
+
+    Sentence vectors pick each hit's best sentence; they are made the first time a
+    chunk is a hit and kept (LRU), bound to the chunks rather than to the retriever,
+    so no reference cycle keeps a replaced index alive.
+    """
+
+    def __init__(self, embedder: Embedder, dense: DenseIndex, chunks: Sequence[Chunk]) -> None:
+        self.embedder, self.dense = embedder, dense
+        self.sentence_vectors = lru_cache(maxsize=4096)(
+            partial(_sentence_vectors, embedder, chunks)
+        )
+
+    def embed(self, question: str) -> np.ndarray:
+        return self.embedder.embed([question])[0]
+
+
+def _sentence_vectors(embedder: Embedder, chunks: Sequence[Chunk], chunk_id: int) -> np.ndarray:
+    return embedder.embed(sentences(chunks[chunk_id].text))
+
+
 class Retriever:
     """The corpus, indexed; answers a question with ranked, highlighted hits or abstains.
 
-    `index` is the corpus's PostingsIndex when it was built already (from a cache).
+    BM25 over the postings is the lexical half; with `semantic`, each chunk's cosine
+    to the question is the semantic half, and the two are fused. `index` is the
+    corpus's PostingsIndex when it was built already (from a cache).
     """
 
     def __init__(
@@ -335,17 +203,22 @@ class Retriever:
         b: float = B,
         *,
         index: PostingsIndex | None = None,
+        semantic: Semantic | None = None,
+        english: frozenset[str] = frozenset(),
         progress: ProgressFn | None = None,
     ) -> None:
         self.corpus = corpus
         if index is None:
-            index = PostingsIndex.build(_all_index_terms(corpus.chunks, progress), k1, b)
+            index = PostingsIndex.build(all_index_terms(corpus.chunks, progress), k1, b)
         self.index = index
+        self.semantic = semantic
         # Hits are analysed when first needed rather than every chunk at start-up
         # (100k chunks would hold ~1 GB of it). Keyed by chunk id, and bound to the
         # chunks rather than to self: no reference cycle keeps a replaced index alive.
         self._hit_analysis = lru_cache(maxsize=4096)(partial(_analyse_hit, corpus.chunks))
-        self._speller = Speller(self.index.vocab, FUZZY_CUTOFF)
+        # An ordinary English word the corpus lacks is not a typo of a corpus word:
+        # "main" must not become "min" ("what are the main themes").
+        self._speller = Speller(self.index.vocab, FUZZY_CUTOFF, keep=english)
         # Each synonym phrase (stopwords kept, so "how long" works), filed under its first word.
         self._synonyms: dict[str, list[_Synonym]] = defaultdict(list)
         for group in corpus.synonyms:
@@ -356,6 +229,10 @@ class Retriever:
                     self._synonyms[phrase[0]].append(_Synonym.of(phrase, group_terms))
         self._title = analysis.words(corpus.film)
         self.spoiler_only = _spoiler_only_terms(self.index, corpus.chunks)
+
+    @property
+    def mode(self) -> str:
+        return "hybrid" if self.semantic else "lexical"
 
     def mentions_spoilers(self, question: str) -> bool:
         """Whether echoing the question could spoil: it holds a spoiler phrase (found as
@@ -408,44 +285,109 @@ class Retriever:
 
     def search(self, question: str, limit: int) -> SearchResult:
         words = self.query(question)
-        if not words:
-            return SearchResult((), True)
         weights: dict[str, float] = {}
         for w in words:
             for term, weight in w.alternatives.items():
                 weights[term] = max(weights.get(term, 0.0), weight)
-        ranked = self.index.top(weights, limit)
-        total_idf = sum(w.idf for w in words)
-        query_terms = frozenset(weights)
-        hits: list[Hit] = []
-        for chunk_id, score in ranked:
-            if hits and score < RELATIVE_FLOOR * hits[0].score:
-                break
-            analysed = self._hit_analysis(chunk_id)
-            coverage = _matched_weight(words, analysed.terms) / total_idf
-            chunk = self.corpus.chunks[chunk_id]
-            hits.append(Hit(chunk, score, coverage, _highlight(words, query_terms, analysed)))
-        if not hits or max(h.coverage for h in hits) < MIN_COVERAGE:
+        ask = _Ask(words, weights, sum(w.idf for w in words))
+        lexical = self.index.top(weights, max(limit, CANDIDATES)) if weights else []
+        # The lexical half's own verdict: does a passage cover enough of the question?
+        covered = max((self._coverage(ask, i) for i, _ in lexical[:limit]), default=0.0)
+        if self.semantic is None:
+            ranked = lexical
+            answerable = confident = covered >= MIN_COVERAGE
+            question_vector = None
+        else:
+            question_vector = self.semantic.embed(question)
+            cosines = self.semantic.dense.cosines(question_vector)
+            ranked = _fused(self.index, weights, lexical, cosines, self.semantic.dense)
+            similarity = float(cosines.max())
+            answerable = covered >= MIN_COVERAGE or similarity >= MIN_SIMILARITY
+            confident = covered >= MIN_COVERAGE or similarity >= CONFIDENT_SIMILARITY
+        if not ranked or not answerable:
             return SearchResult((), True)
-        if _WHO.search(analysis.normalize(question)):
-            hits = self._names_first(hits, query_terms)
-        return SearchResult(tuple(hits), False)
+        wanted = self._answer_kind(question, frozenset(weights))
+        hits: list[Hit] = []
+        for chunk_id, score in ranked[:limit]:
+            chunk = self.corpus.chunks[chunk_id]
+            coverage = self._coverage(ask, chunk_id)
+            highlight = self._highlight(ask, chunk_id, question_vector)
+            answers_kind = wanted is not None and wanted(highlight)
+            hits.append(Hit(chunk, score, coverage, highlight, answers_kind))
+        return SearchResult(tuple(hits), False, confident)
 
-    def _names_first(self, hits: list[Hit], query_terms: frozenset[str]) -> list[Hit]:
-        """A who-question wants a name: hits whose highlight gives one go first, each
-        group still best first. BM25 alone ranks a paragraph that says "the director"
-        four times above the credits line "Director: Kiyotaka Oshiyama".
+    def _answer_kind(self, question: str, asked: frozenset[str]) -> Callable[[str], bool] | None:
+        """What a sentence must hold to answer the question, by its question words: a name
+        for "who", a runtime for "how long", a date for "when", money for "how much";
+        None when the question words ask for none of these."""
+        folded = analysis.normalize(question)
+        if _WHO.search(folded):
+            # A name sharing a word with the question or the title is what was asked
+            # about, not an answer ("who made Chainsaw Man", "Smash Hit Score").
+            known = asked.union(self._title)
+            return lambda sentence: any(map(known.isdisjoint, _names_in(sentence)))
+        for pattern, kind in _FIGURE_QUESTIONS:
+            if pattern.search(folded):
+                return partial(_states, kind)
+        return None
 
-        A name sharing a word with the question or the title is what was asked about,
-        not an answer ("who made Chainsaw Man", "Smash Hit Score" for "who did the score").
-        """
-        asked = query_terms.union(self._title)
-        named: list[Hit] = []
-        unnamed: list[Hit] = []
-        for hit in hits:
-            names = _names_in(hit.highlight)
-            (named if any(map(asked.isdisjoint, names)) else unnamed).append(hit)
-        return named + unnamed
+    def _coverage(self, ask: "_Ask", chunk_id: int) -> float:
+        if not ask.total_idf:
+            return 0.0
+        return _matched_weight(ask.words, self._hit_analysis(chunk_id).terms) / ask.total_idf
+
+    def _highlight(self, ask: "_Ask", chunk_id: int, question_vector: np.ndarray | None) -> str:
+        """The sentence of the chunk that best answers: the question weight it matches
+        and, with the semantic half, its similarity to the question, half and half."""
+        analysed = self._hit_analysis(chunk_id)
+        terms = frozenset(ask.weights)
+        lexical = [
+            0.0
+            if terms.isdisjoint(present) or not ask.total_idf
+            # Half the sentences of a hit share no term with the question: a set check
+            # in C is enough for them.
+            else _matched_weight(ask.words, present) / ask.total_idf
+            for _, present in analysed.sentences
+        ]
+        scores = np.array(lexical)
+        if question_vector is not None and self.semantic is not None:
+            cosines = self.semantic.sentence_vectors(chunk_id) @ question_vector
+            scores = LEXICAL_SHARE * scores + (1 - LEXICAL_SHARE) * cosines
+        return analysed.sentences[int(np.argmax(scores))][0] if len(scores) else ""
+
+
+class _Ask(NamedTuple):
+    words: tuple[QueryWord, ...]
+    weights: dict[str, float]  # term -> its weight in the BM25 query
+    total_idf: float
+
+
+def _fused(
+    index: PostingsIndex,
+    weights: Mapping[str, float],
+    lexical: Sequence[tuple[int, float]],
+    cosines: np.ndarray,
+    dense: DenseIndex,
+) -> list[tuple[int, float]]:
+    """Candidates from both halves, each half's scores scaled to 0-1 over them, then
+    weighted LEXICAL_SHARE : 1 - LEXICAL_SHARE; best first, ties by chunk id.
+
+    BM25 is scaled by its best candidate (zero stays zero: no term matched), cosine
+    from the lowest candidate to the highest, so each half spans the same range
+    whatever the question.
+    """
+    ids = np.union1d(
+        np.fromiter((i for i, _ in lexical), np.int64, len(lexical)),
+        dense.top(cosines, CANDIDATES),
+    )
+    bm25 = index.scores_for(weights, ids) if weights else np.zeros(len(ids))
+    near = cosines[ids].astype(np.float64)
+    low, high = near.min(), near.max()
+    semantic = (near - low) / (high - low) if high > low else np.ones(len(ids))
+    lexical_part = bm25 / bm25.max() if bm25.max() > 0 else bm25
+    fused = LEXICAL_SHARE * lexical_part + (1 - LEXICAL_SHARE) * semantic
+    order = np.lexsort((ids, -fused))
+    return [(int(ids[i]), float(fused[i])) for i in order]
 
 
 def _spoiler_only_terms(index: PostingsIndex, chunks: Sequence[Chunk]) -> frozenset[str]:
@@ -459,17 +401,13 @@ def _spoiler_only_terms(index: PostingsIndex, chunks: Sequence[Chunk]) -> frozen
 
 
 _WHO = re.compile(r"\bwho(?:m|se|'?s)?\b")  # who, whom, whose, who's, whos
+# Question words that ask for a figure, and its kind (bot.core.figures).
+_FIGURE_QUESTIONS = (
+    (re.compile(r"\bhow long\b"), "runtime"),
+    (re.compile(r"\bwhen\b|\bwhat (?:year|date|day)\b"), "date"),
+    (re.compile(r"\bhow much\b"), "money"),
+)
 
 
-def _highlight(
-    words: Sequence[QueryWord], query_terms: frozenset[str], analysed: _HitAnalysis
-) -> str:
-    """The sentence of the chunk that matches the most question weight."""
-    best, best_score = "", -1.0
-    for sentence, present in analysed.sentences:
-        # Half the sentences of a hit share no term with the question: a set check
-        # in C is enough for them (highlighting took 40% less time on the eval set).
-        score = 0.0 if query_terms.isdisjoint(present) else _matched_weight(words, present)
-        if score > best_score:
-            best, best_score = sentence, score
-    return best
+def _states(kind: str, sentence: str) -> bool:
+    return any(figure.kind == kind for figure in figures_in(sentence))

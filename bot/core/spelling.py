@@ -32,8 +32,16 @@ class _Candidates(NamedTuple):
 
 
 class Speller:
-    def __init__(self, vocabulary: Iterable[str], cutoff: float, columns: int = COLUMNS) -> None:
+    def __init__(
+        self,
+        vocabulary: Iterable[str],
+        cutoff: float,
+        columns: int = COLUMNS,
+        keep: frozenset[str] = frozenset(),
+    ) -> None:
+        """`keep`: words that are never corrected (real words the vocabulary lacks)."""
         self.cutoff = cutoff
+        self.keep = keep
         self._by_initial: dict[str, list[str]] = defaultdict(list)
         for term in vocabulary:
             self._by_initial[term[:1]].append(term)
@@ -44,7 +52,7 @@ class Speller:
 
     def correct(self, word: str) -> str:
         """The closest term with the same initial, or `word` when none is close enough."""
-        if len(word) < MIN_LENGTH:
+        if len(word) < MIN_LENGTH or word in self.keep:
             return word
         if word not in self._memo:
             if len(self._memo) >= MEMO_MAX:

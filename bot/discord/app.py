@@ -18,7 +18,7 @@ from discord import app_commands
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.core.corpus import CorpusError
-from bot.core.index_cache import open_retriever
+from bot.core.index_cache import EMBED_AT_START, open_retriever
 from bot.core.progress import Progress
 from bot.core.reloading import Reloader
 from bot.core.retrieval import Retriever
@@ -91,7 +91,10 @@ class LookBackBot(discord.Client):
         self._tasks: set[asyncio.Task] = set()
 
     async def setup_hook(self) -> None:
-        self._serve(_open(self.settings))
+        # A corpus too large to embed in a few seconds starts on BM25 alone; its vectors
+        # are then computed by a background reload, which serves them when done.
+        served = _open(self.settings, embed_limit=EMBED_AT_START)
+        self._serve(served)
         self.store = await open_store(self.settings.store)
         self.ask_log = AskLog(self.store, self.settings.store.feedback_days)
         self._spawn(self.ask_log.run())
@@ -100,6 +103,8 @@ class LookBackBot(discord.Client):
             lambda: _open(self.settings), self._serve, expected_errors=(CorpusError,)
         )
         self.loop.add_signal_handler(signal.SIGHUP, self.reloader.request)
+        if self.settings.semantic and served.retriever.semantic is None:
+            self.reloader.request()
         # systemd and `kill` stop with SIGTERM: close cleanly, writing what is held.
         self.loop.add_signal_handler(signal.SIGTERM, lambda: self._spawn(self.close()))
         if self.settings.guild_id is not None:
@@ -118,7 +123,9 @@ class LookBackBot(discord.Client):
     def _serve(self, served: Served) -> None:
         """Swap a (re)loaded corpus in whole: a question is answered from one or the other."""
         self.retriever, self.suggester = served
-        log.info("serving %d passages", len(served.retriever.corpus.chunks))
+        log.info(
+            "serving %d passages (%s)", len(served.retriever.corpus.chunks), served.retriever.mode
+        )
         _tune_gc()
 
     async def close(self) -> None:
@@ -159,8 +166,14 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def _open(settings: Settings) -> Served:
-    retriever = open_retriever(settings.corpus_dir, settings.cache_dir, Progress(log.info))
+def _open(settings: Settings, embed_limit: int | None = None) -> Served:
+    retriever = open_retriever(
+        settings.corpus_dir,
+        settings.cache_dir,
+        Progress(log.info),
+        semantic=settings.semantic,
+        embed_limit=embed_limit,
+    )
     for warning in retriever.corpus.warnings:
         log.warning("%s", warning)
     return Served(retriever, Suggester(retriever.corpus, retriever.mentions_spoilers))

@@ -31,6 +31,7 @@ NO_WORDS = (
     "links are left out)."
 )
 CUT_NOTE = f"Your message was cut to its first {MAX_QUESTION_CHARS} characters."
+UNSURE = "I'm not sure my sources answer this; these passages come closest, so only you see them."
 
 
 async def send_answer(
@@ -42,9 +43,10 @@ async def send_answer(
 ) -> None:
     """Look the question up and reply; what was withheld goes to the asker alone.
 
-    The reply is public unless asked privately or there is nothing to show (an "I
-    don't know", or only withheld spoilers): the channel then sees nothing at all, so
-    it cannot tell a question the sources cannot answer from one only spoilers answer.
+    The reply is public unless asked privately, or there is nothing to show (an "I
+    don't know", or only withheld spoilers), or it is only a guess: the channel then sees
+    nothing at all, so it cannot tell a question the sources cannot answer from one only
+    spoilers answer.
     """
     bot = interaction.client
     allowed = await allowed_spoilers(interaction)
@@ -54,8 +56,10 @@ async def send_answer(
         await reply(interaction, str(exc))
         return
     answer = lookup.answer(allowed.spoilers)
-    public = not private and bool(answer.passages)
-    notes = " ".join(filter(None, [note, allowed.note]))
+    # A guess (see Answer.confident) is the asker's alone: the channel sees only answers.
+    public = not private and bool(answer.passages) and answer.confident
+    unsure = "" if answer.confident or not answer.passages else UNSURE
+    notes = " ".join(filter(None, [note, allowed.note, unsure]))
     kwargs = discord_kwargs(render_answer(answer, public=public, note=notes))
     first_page = list(answer.passages[:PAGE_SIZE])
     view = discord.ui.View(timeout=None)
