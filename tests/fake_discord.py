@@ -226,6 +226,18 @@ class Channel:
 
 
 @dataclass
+class _Session:
+    """One gateway connection: a shard of the bot, with its own sequence numbers."""
+
+    ws: web.WebSocketResponse
+    shard: tuple[int, int] = (0, 1)  # (id, count)
+    seq: int = 0
+
+
+IDENTIFY_SPACING_S = 5.0  # max_concurrency 1: one IDENTIFY per 5 s for the whole bot
+
+
+@dataclass
 class _Pending:
     created: float
     token: str
@@ -263,8 +275,8 @@ class FakeDiscord:
 
     def __post_init__(self) -> None:
         self._id_counter = itertools.count()
-        self._seq = 0
-        self._ws: web.WebSocketResponse | None = None
+        self._sessions: dict[int, _Session] = {}  # by shard id
+        self._identified: list[tuple[float, int]] = []  # (when, shard id)
         self._ready = asyncio.Event()
         self._synced_event = asyncio.Event()
         self._pending: dict[int, _Pending] = {}
@@ -282,6 +294,7 @@ class FakeDiscord:
         app = web.Application()
         api = "/api/v10"
         app.router.add_get("/gateway", self._gateway)
+        app.router.add_get(f"{api}/gateway/bot", self._gateway_bot)
         app.router.add_get(f"{api}/users/@me", self._me)
         app.router.add_get(f"{api}/oauth2/applications/@me", self._application)
         app.router.add_put(f"{api}/applications/{{app}}/commands", self._sync)
@@ -303,14 +316,20 @@ class FakeDiscord:
         return self.url
 
     async def stop(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
+        for session in list(self._sessions.values()):
+            await session.ws.close()
         if self._server is not None:
             self._server.close()
         if self._runner is not None:
             await self._runner.cleanup()  # closes the connections the server waits for
         if self._server is not None:
             await self._server.wait_closed()
+
+    async def wait_shards(self, ids: list[int], timeout: float = 60.0) -> None:
+        """Until each of these shards has identified (for bots that run in several processes)."""
+        async with asyncio.timeout(timeout):
+            while not all(i in self._sessions and not self._sessions[i].ws.closed for i in ids):
+                await asyncio.sleep(0.05)
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
         """Until the bot has identified and synced its commands."""
@@ -504,10 +523,23 @@ class FakeDiscord:
 
     # --- gateway ------------------------------------------------------------------
 
+    async def _gateway_bot(self, request: web.Request) -> web.Response:
+        self.requests.append(("GET", request.path))
+        return self._json(
+            {
+                "url": self.url.replace("http", "ws", 1) + "/gateway",
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000, "remaining": 999, "reset_after": 14_400_000,
+                    "max_concurrency": 1,
+                },
+            }
+        )  # fmt: skip
+
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        self._ws = ws
+        session = _Session(ws)
         await ws.send_json({"op": 10, "d": {"heartbeat_interval": 41250}})
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
@@ -517,37 +549,56 @@ class FakeDiscord:
             if op == 1:
                 await ws.send_json({"op": 11})
             elif op == 2:
-                await self._identify(ws, payload["d"])
+                await self._identify(session, payload["d"])
             elif op == 6:
                 self.resumes += 1
-                await self._send(ws, "RESUMED", {})
+                self._sessions[session.shard[0]] = session
+                await self._send(session, "RESUMED", {})
         return ws
 
-    async def _identify(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
+    async def _identify(self, session: _Session, data: dict[str, Any]) -> None:
+        ws = session.ws
         if data.get("token") != self.token:
             await ws.close(code=4004, message=b"Authentication failed.")
             return
         if data.get("intents", 0) & ((1 << 1) | (1 << 8) | (1 << 15)):
             await ws.close(code=4014, message=b"Disallowed intent(s).")
             return
+        shard_id, shard_count = data.get("shard") or (0, 1)
+        now = time.monotonic()
+        too_soon = [
+            s for t, s in self._identified if s != shard_id and now - t < IDENTIFY_SPACING_S
+        ]
+        if too_soon:  # real Discord would refuse (rate limit) or drop one of them
+            self.violations.append(
+                f"shards {too_soon[0]} and {shard_id} identified within {IDENTIFY_SPACING_S:g} s"
+            )
+        self._identified.append((now, shard_id))
+        session.shard, session.seq = (shard_id, shard_count), 0
+        self._sessions[shard_id] = session
         self.identifies += 1
         self.intents = data.get("intents", 0)
-        self._seq = 0
-        await self._send(
-            ws,
-            "READY",
-            {
-                "v": 10,
-                "user": _BOT_USER,
-                "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
-                "session_id": f"session-{self.identifies}",
-                "resume_gateway_url": self.url.replace("http", "ws", 1) + "/gateway",
-                "application": {"id": str(APP_ID), "flags": 0},
-                "private_channels": [],
-            },
-        )
-        await self._send(ws, "GUILD_CREATE", self._guild())
+        here = self.shard_of(GUILD_ID) == shard_id
+        ready = {
+            "v": 10,
+            "user": _BOT_USER,
+            "guilds": [{"id": str(GUILD_ID), "unavailable": True}] if here else [],
+            "session_id": f"session-{self.identifies}",
+            "resume_gateway_url": self.url.replace("http", "ws", 1) + "/gateway",
+            "application": {"id": str(APP_ID), "flags": 0},
+            "private_channels": [],
+        }
+        if data.get("shard"):
+            ready["shard"] = [shard_id, shard_count]
+        await self._send(session, "READY", ready)
+        if here:
+            await self._send(session, "GUILD_CREATE", self._guild())
         self._ready.set()
+
+    def shard_of(self, guild_id: int | None) -> int:
+        """Which shard Discord sends a guild's events to; DMs go to shard 0."""
+        count = max((s.shard[1] for s in self._sessions.values()), default=1)
+        return 0 if guild_id is None else (guild_id >> 22) % count
 
     def _guild(self) -> dict[str, Any]:
         return {
@@ -618,14 +669,13 @@ class FakeDiscord:
             "presences": [],
         }
 
-    async def _send(self, ws: web.WebSocketResponse, event: str, data: dict[str, Any]) -> None:
-        self._seq += 1
-        await ws.send_json({"op": 0, "t": event, "s": self._seq, "d": data})
+    async def _send(self, session: _Session, event: str, data: dict[str, Any]) -> None:
+        session.seq += 1
+        await session.ws.send_json({"op": 0, "t": event, "s": session.seq, "d": data})
 
     async def drop_connection(self, code: int = 4000) -> None:
         """Close the gateway as Discord does on an internal error; the bot should resume."""
-        assert self._ws is not None
-        await self._ws.close(code=code, message=b"Unknown error")
+        await self._sessions[0].ws.close(code=code, message=b"Unknown error")
 
     # --- interactions -------------------------------------------------------------
 
@@ -755,13 +805,15 @@ class FakeDiscord:
 
     async def send(self, interaction: dict[str, Any]) -> asyncio.Future:
         """Dispatch an interaction; the future resolves with the bot's first response."""
-        assert self._ws is not None and not self._ws.closed, "the bot is not connected"
+        guild = interaction.get("guild_id")
+        session = self._sessions.get(self.shard_of(int(guild) if guild else None))
+        assert session is not None and not session.ws.closed, "the bot is not connected"
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         interaction_id = int(interaction["id"])
         self._pending[interaction_id] = _Pending(
             time.monotonic(), interaction["token"], future, interaction["type"] == 4
         )
-        await self._send(self._ws, "INTERACTION_CREATE", interaction)
+        await self._send(session, "INTERACTION_CREATE", interaction)
         return future
 
     async def ask(self, interaction: dict[str, Any], timeout: float = 10.0) -> Reply:

@@ -1,5 +1,6 @@
 """Store tests every backend must pass; each backend's test module imports them with
-its own `store` fixture (a fresh, empty store) and `reopen` (the same one, opened anew)."""
+its own `store` fixture (a fresh, empty store) and `reopen` (a coroutine function that
+opens the same database anew)."""
 
 import asyncio
 import datetime as dt
@@ -29,7 +30,7 @@ async def test_choices_survive_reopening(store, reopen):
     await store.set_spoilers(1, True)
     await store.set_spoilers(2, True)
     await store.set_spoilers(2, False)
-    again = reopen()
+    again = await reopen()
     assert await member(again, 1) and not await member(again, 2)
     await again.close()
 

@@ -29,7 +29,11 @@ async def store(tmp_path):
 @pytest.fixture
 def reopen(tmp_path):
     """Opens the same database again, as a restarted bot would."""
-    return lambda: SqliteStore(tmp_path / "store.sqlite3")
+
+    async def reopen_() -> SqliteStore:
+        return SqliteStore(tmp_path / "store.sqlite3")
+
+    return reopen_
 
 
 async def test_the_file_is_created_in_wal_mode_with_the_schema_version(tmp_path):

@@ -1,4 +1,5 @@
-"""Command line: no arguments starts the Discord bot; `ask`, `corpus`, `eval`, `bench` work offline."""
+"""Command line: no arguments starts the Discord bot; `ask`, `corpus`, `eval`, `report`,
+`bench` work offline; `db copy`, `reload` and `sync` are for the operator."""
 
 import argparse
 import sys
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 
 from bot.cli.ask import run_ask
 from bot.cli.maintainer import run_corpus, run_eval, run_report
+from bot.cli.ops import run_db_copy, run_reload, run_sync
 from bot.config import ConfigError, cache_dir, corpus_dir, semantic
 from bot.core.answer import MAX_PASSAGES, PAGE_SIZE, QuestionError
 from bot.core.corpus import CorpusError
@@ -13,6 +15,8 @@ from bot.core.index_cache import EMBED_AT_START, open_retriever
 from bot.core.progress import Progress
 from bot.core.render import terminal_safe
 from bot.store import StoreError
+
+OPERATOR_COMMANDS = {"db": run_db_copy, "reload": run_reload, "sync": run_sync}
 
 
 def _k(value: str) -> int:
@@ -57,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--days", type=int, default=30, help="look back this many days")
     report.add_argument("--top", type=int, default=20, help="questions and answers to list")
     report.add_argument("--json", action="store_true", help="print one JSON object")
+    db = sub.add_parser("db", help="the PostgreSQL store (DATABASE_URL)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    copy = db_sub.add_parser("copy", help="copy a SQLite file's contents into PostgreSQL")
+    copy.add_argument("--from", dest="source", required=True, metavar="FILE", help="SQLite file")
+    reload = sub.add_parser("reload", help="every running process reloads the corpus")
+    reload.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for them")
+    sub.add_parser("sync", help="register the commands with Discord (needs .env)")
     bench = sub.add_parser("bench", parents=[corpus_opt], help="benchmark retrieval speed")
     bench.add_argument("--sizes", default="1000,10000,100000", help="synthetic corpus sizes")
     bench.add_argument("--queries", type=int, default=200, help="queries per size")
@@ -71,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.discord.app import run_bot
 
             return run_bot()
+        if args.command in OPERATOR_COMMANDS:
+            return OPERATOR_COMMANDS[args.command](args)
         directory = corpus_dir(args.corpus)
         if args.command == "bench":
             from bot.core.bench import run_bench

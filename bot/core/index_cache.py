@@ -118,7 +118,9 @@ def open_retriever(
     half = None
     if embedder and built.vectors is not None:
         half = Semantic(embedder, built.vectors, built.corpus.chunks)
-    return Retriever(built.corpus, index=built.index, semantic=half, english=english_stems())
+    retriever = Retriever(built.corpus, index=built.index, semantic=half, english=english_stems())
+    retriever.key = sources.key(manifest)
+    return retriever
 
 
 # Passages a second the model embeds on one core here (40-120-word passages, int8); for

@@ -18,29 +18,33 @@ T = TypeVar("T")
 
 
 class Reloader(Generic[T]):
+    """`settled(tag, error)` is told the tag of the latest request a build answered, and
+    the error if it failed (the previous corpus then still serves)."""
+
     def __init__(
         self,
         build: Callable[[], T],
         swap: Callable[[T], None],
         expected_errors: tuple[type[Exception], ...],
+        settled: Callable[[int, Exception | None], object] = lambda tag, error: None,
     ) -> None:
         self._build, self._swap, self._expected = build, swap, expected_errors
+        self._settled = settled
         self._wanted = 0  # requests so far
         self._done = 0  # requests answered (by a swap, or by a build that failed)
+        self._tag = 0  # the latest request's tag (a cluster's reload generation)
         self._task: asyncio.Task | None = None
-        self.idle = asyncio.Event()
-        self.idle.set()
 
-    def request(self) -> None:
+    def request(self, tag: int = 0) -> None:
         """Ask for a reload; returns at once (safe from a signal handler)."""
         self._wanted += 1
-        self.idle.clear()
+        self._tag = max(self._tag, tag)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         while self._done < self._wanted:
-            target = self._wanted
+            target, tag = self._wanted, self._tag
             log.info("reloading the corpus")
             try:
                 result = await asyncio.to_thread(self._build)
@@ -52,10 +56,11 @@ class Reloader(Generic[T]):
                     exc_info=unexpected,
                 )
                 self._done = target
+                self._settled(tag, exc)
                 continue
             if self._wanted != target:
                 log.info("a newer reload was requested meanwhile; building again")
                 continue
             self._swap(result)
             self._done = target
-        self.idle.set()
+            self._settled(tag, None)

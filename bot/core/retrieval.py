@@ -208,6 +208,7 @@ class Retriever:
         progress: ProgressFn | None = None,
     ) -> None:
         self.corpus = corpus
+        self.key = ""  # what the corpus was built from (index_cache), to tell corpora apart
         if index is None:
             index = PostingsIndex.build(all_index_terms(corpus.chunks, progress), k1, b)
         self.index = index

@@ -10,7 +10,7 @@ import gc
 import logging
 import math
 import signal
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import aiohttp
 import discord
@@ -31,6 +31,9 @@ from bot.discord.pages import AnswerPages, MoreResults
 from bot.discord.replies import reply
 from bot.discord.spoilers import spoilers
 from bot.store import open_store
+
+if TYPE_CHECKING:
+    from bot.store.cluster import Cluster
 
 log = logging.getLogger("lookback")
 
@@ -68,8 +71,24 @@ class Served(NamedTuple):
     suggester: Suggester
 
 
+def add_commands(tree: app_commands.CommandTree) -> None:
+    for command in (ask, ask_about_this, spoilers, sources, help_, config):
+        tree.add_command(command)
+
+
+async def sync_commands(tree: app_commands.CommandTree, guild_id: int | None) -> list[str]:
+    """Register the commands with Discord: in one server (at once), or globally."""
+    if guild_id is not None:
+        guild = discord.Object(id=guild_id)
+        tree.copy_global_to(guild=guild)
+        synced = await tree.sync(guild=guild)
+    else:
+        synced = await tree.sync()
+    return [c.name for c in synced]
+
+
 class LookBackBot(discord.Client):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, **client_options) -> None:
         # The bot speaks no voice: discord.py's warning that voice libraries are missing
         # at every start would only worry an admin.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -79,6 +98,7 @@ class LookBackBot(discord.Client):
             intents=discord.Intents(guilds=True),
             allowed_mentions=discord.AllowedMentions.none(),
             proxy=settings.proxy,
+            **client_options,
         )
         self.settings = settings
         self.feedback_secret = feedback_secret(settings.token)
@@ -86,9 +106,9 @@ class LookBackBot(discord.Client):
         self.pages = AnswerPages(PAGES_KEPT)
         self.add_dynamic_items(MoreResults, VoteButton)
         self.tree.on_error = self.on_app_command_error
-        for command in (ask, ask_about_this, spoilers, sources, help_, config):
-            self.tree.add_command(command)
+        add_commands(self.tree)
         self._tasks: set[asyncio.Task] = set()
+        self.cluster: Cluster | None = None
 
     async def setup_hook(self) -> None:
         # A corpus too large to embed in a few seconds starts on BM25 alone; its vectors
@@ -98,22 +118,59 @@ class LookBackBot(discord.Client):
         self.store = await open_store(self.settings.store)
         self.ask_log = AskLog(self.store, self.settings.store.feedback_days)
         self._spawn(self.ask_log.run())
-        # A maintainer who edits the corpus sends SIGHUP instead of restarting.
         self.reloader = Reloader(
-            lambda: _open(self.settings), self._serve, expected_errors=(CorpusError,)
+            lambda: _open(self.settings),
+            self._serve,
+            expected_errors=(CorpusError,),
+            settled=self._settled,
         )
+        # A maintainer who edits the corpus sends SIGHUP (one process) or runs
+        # `python -m bot reload` (every process on one PostgreSQL).
         self.loop.add_signal_handler(signal.SIGHUP, self.reloader.request)
+        if self.settings.store.database_url:  # processes share PostgreSQL: join them
+            await self._join_cluster(served)
         if self.settings.semantic and served.retriever.semantic is None:
             self.reloader.request()
         # systemd and `kill` stop with SIGTERM: close cleanly, writing what is held.
         self.loop.add_signal_handler(signal.SIGTERM, lambda: self._spawn(self.close()))
-        if self.settings.guild_id is not None:
-            guild = discord.Object(id=self.settings.guild_id)
-            self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
+        shards = self.settings.shards
+        if shards is None or 0 in shards.ids:  # several processes: one syncs, not each
+            names = await sync_commands(self.tree, self.settings.guild_id)
+            log.info("synced commands: %s", ", ".join(names))
+
+    async def _join_cluster(self, served: Served) -> None:
+        from bot.store.cluster import Cluster  # psycopg is an optional dependency
+
+        shards = self.settings.shards
+        names = ",".join(map(str, shards.ids)) if shards else "all"
+        self.cluster = Cluster(self.store, names)
+        self._generation = await self.cluster.wanted()  # the corpus just read is current
+        await self.cluster.report(
+            self._generation, served.retriever.key, len(served.retriever.corpus.chunks), None
+        )
+        self.cluster.start(self.reloader.request, self._generation)
+
+    def _settled(self, generation: int, error: Exception | None) -> None:
+        """A reload is done (or failed, leaving the previous corpus serving): say so."""
+        if self.cluster is not None:
+            self._generation = max(self._generation, generation)
+            retriever = self.retriever
+            self._spawn(
+                self.cluster.report(
+                    self._generation,
+                    retriever.key,
+                    len(retriever.corpus.chunks),
+                    str(error) if error else None,
+                )
+            )
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Processes sharing a database take turns to identify (Discord allows one
+        every 5 s); alone, discord.py's own spacing of its shards is enough."""
+        if self.cluster is not None and shard_id is not None:
+            await self.cluster.identify_turn()
         else:
-            synced = await self.tree.sync()
-        log.info("synced commands: %s", ", ".join(c.name for c in synced))
+            await super().before_identify_hook(shard_id, initial=initial)
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.create_task(coroutine)
@@ -131,6 +188,8 @@ class LookBackBot(discord.Client):
     async def close(self) -> None:
         for task in self._tasks - {asyncio.current_task()}:
             task.cancel()
+        if self.cluster is not None:
+            await self.cluster.close()
         if hasattr(self, "store"):
             await self.ask_log.flush()
             await self.store.close()
@@ -188,14 +247,51 @@ def invite_url(application_id: int | None) -> str:
     )
 
 
+class ShardedLookBackBot(LookBackBot, discord.AutoShardedClient):
+    """The bot for SHARD_COUNT/SHARD_IDS: some of the bot's shards, in this process."""
+
+
+def make_bot(settings: Settings) -> LookBackBot:
+    if settings.shards is None:
+        return LookBackBot(settings)
+    shards = settings.shards
+    return ShardedLookBackBot(settings, shard_count=shards.count, shard_ids=list(shards.ids))
+
+
+def _setup_logging(settings: Settings) -> None:
+    password = settings.store.database_url and _password(settings.store.database_url)
+    discord.utils.setup_logging(formatter=RedactingFormatter(settings.token, password or ""))
+
+
+def sync_commands_once() -> list[str]:
+    """`python -m bot sync`: log in over HTTP only, register the commands, log out."""
+    settings = load_settings()
+    _setup_logging(settings)
+
+    async def sync() -> list[str]:
+        client = discord.Client(intents=discord.Intents.none(), proxy=settings.proxy)
+        tree = app_commands.CommandTree(client)
+        add_commands(tree)
+        async with client:
+            await client.login(settings.token)
+            return await sync_commands(tree, settings.guild_id)
+
+    return _explained(settings, None, lambda: asyncio.run(sync()))
+
+
 def run_bot() -> int:
     """Start the bot with settings from the environment and .env; returns the exit code."""
     settings = load_settings()
-    password = settings.store.database_url and _password(settings.store.database_url)
-    discord.utils.setup_logging(formatter=RedactingFormatter(settings.token, password or ""))
-    bot = LookBackBot(settings)
+    _setup_logging(settings)
+    bot = make_bot(settings)
+    _explained(settings, bot, lambda: bot.run(settings.token, log_handler=None))
+    return 0
+
+
+def _explained(settings: Settings, bot: LookBackBot | None, run):
+    """Run, turning what an admin can fix into one paragraph (a ConfigError)."""
     try:
-        bot.run(settings.token, log_handler=None)
+        return run()
     except discord.LoginFailure:
         raise ConfigError(TOKEN_REJECTED) from None
     except discord.PrivilegedIntentsRequired:
@@ -209,7 +305,7 @@ def run_bot() -> int:
             "Check that DISCORD_GUILD_ID is your server's id (Developer Mode, right-click "
             "the server, Copy Server ID) and that the bot was invited with the "
             f"applications.commands scope; this link adds it that way: "
-            f"{invite_url(bot.application_id)}"
+            f"{invite_url(bot.application_id if bot else None)}"
         ) from None
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         raise ConfigError(
@@ -217,7 +313,6 @@ def run_bot() -> int:
             "network and DNS, and that HTTPS to discord.com and gateway.discord.gg is "
             "allowed; behind a proxy, set DISCORD_PROXY=http://host:port in .env."
         ) from None
-    return 0
 
 
 def _password(url: str) -> str | None:

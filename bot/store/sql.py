@@ -133,6 +133,28 @@ POSTGRES_MIGRATIONS = (
         PRIMARY KEY (ask_id, member_key)
     );
     CREATE INDEX votes_by_time ON votes (voted_at);
+    -- Several processes on one database (bot.store.cluster): the corpus generation every
+    -- process should serve, what each one serves, and whose turn it is to identify.
+    CREATE TABLE bot_reload (
+        one          BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+        generation   BIGINT NOT NULL,
+        requested_at TIMESTAMPTZ NOT NULL
+    );
+    INSERT INTO bot_reload VALUES (TRUE, 0, now());
+    CREATE TABLE bot_processes (
+        process    TEXT PRIMARY KEY,
+        shards     TEXT NOT NULL,
+        generation BIGINT NOT NULL,
+        corpus     TEXT NOT NULL,
+        passages   INTEGER NOT NULL,
+        error      TEXT,
+        seen_at    TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE identify_gate (
+        one           BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+        last_identify TIMESTAMPTZ NOT NULL
+    );
+    INSERT INTO identify_gate VALUES (TRUE, 'epoch');
     """,
 )
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
