@@ -126,3 +126,31 @@ async def test_an_outage_fails_closed_and_the_bot_recovers(
           "after the server came back")  # fmt: skip
     shard0, shard1 = two_bots
     assert shard0.process.returncode is None and shard1.process.returncode is None
+
+
+async def test_sync_registers_the_commands_from_one_place(fake, tmp_path):
+    env = BotProcess(fake, tmp_path).environment()
+    sync = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.fake_launcher",
+        "sync",
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip  (the fake answers on this loop: a blocking run would never finish)
+    out, err = await asyncio.wait_for(sync.communicate(), 60)
+    assert sync.returncode == 0, err.decode()
+    assert "synced commands: ask" in out.decode()
+    assert {c["name"] for c in fake.synced[str(GUILD_ID)]} >= {"ask", "help", "config"}
+    assert fake.identifies == 0  # over HTTP only: no gateway session was started
+
+
+async def test_the_database_password_never_reaches_the_log(fake, tmp_path, database_url):  # noqa: F811
+    url = database_url.replace("postgres@", "postgres:s3cret-pw@")
+    env = {"DATABASE_URL": url, "DATABASE_PATH": None}
+    process = BotProcess(fake, tmp_path, env=env)
+    async for _ in run_bot(process):
+        await fake.ask(fake.slash("ask", question="who directed it"))
+    assert "s3cret-pw" not in process.log()
