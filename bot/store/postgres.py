@@ -23,16 +23,8 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from bot.config import redact_url
-from bot.store import (
-    AskRecord,
-    FeedbackReport,
-    SpoilerSetting,
-    StoreDump,
-    StoreError,
-    StoreUnavailable,
-    Vote,
-    sql,
-)
+from bot.store import StoreError, StoreUnavailable, sql
+from bot.store.sql import SqlStore, Statement
 
 log = logging.getLogger("lookback")
 
@@ -51,7 +43,7 @@ def _sql(query: str) -> str:
     return query.replace("?", "%s")
 
 
-class PostgresStore:
+class PostgresStore(SqlStore):
     def __init__(self, url: str, pool: AsyncConnectionPool) -> None:
         self.url = url
         self.name = redact_url(url)
@@ -109,42 +101,17 @@ class PostgresStore:
 
     # --- reads ---------------------------------------------------------------------------
 
-    async def _read(
-        self, query: str, params: Sequence[Any] = (), timeout: float = READ_TIMEOUT_S
-    ) -> list[tuple]:
+    async def _read(self, query: str, params: Sequence[Any] = (), bulk: bool = False) -> list:
+        timeout = WRITE_TIMEOUT_S if bulk else READ_TIMEOUT_S
         try:
             async with asyncio.timeout(timeout), self.pool.connection(timeout) as conn:
                 return await (await conn.execute(_sql(query), params)).fetchall()
         except (TimeoutError, PoolTimeout, psycopg.Error) as exc:
             raise StoreUnavailable(f"cannot read {self.name}: {_reason(exc)}") from None
 
-    async def spoiler_setting(
-        self, user_id: int, guild_id: int | None, channels: tuple[int, int]
-    ) -> SpoilerSetting:
-        [(member, channel)] = await self._read(sql.SPOILER_SETTING, (user_id, guild_id, *channels))
-        return SpoilerSetting(bool(member), bool(channel))
-
-    async def spoiler_channels(self, guild_id: int) -> tuple[int, ...]:
-        return tuple(c for (c,) in await self._read(sql.SPOILER_CHANNELS, (guild_id,)))
-
-    async def report(self, since: dt.datetime, top: int = 10) -> FeedbackReport:
-        slow = WRITE_TIMEOUT_S
-        return sql.build_report(
-            since,
-            (await self._read(sql.REPORT_TOTALS, (since,), slow))[0],
-            (await self._read(sql.REPORT_VOTES, (since,), slow))[0],
-            await self._read(sql.REPORT_UNANSWERED, (since, top), slow),
-            await self._read(sql.REPORT_VOTED_DOWN, (since, top), slow),
-            lambda when: when,
-        )
-
-    async def dump(self) -> StoreDump:
-        rows = {k: await self._read(q, (), WRITE_TIMEOUT_S) for k, q in sql.DUMP.items()}
-        return sql.build_dump(rows, lambda when: when)
-
     # --- writes: one transaction, confirmed after its commit -------------------------------
 
-    async def _write(self, *statements: tuple[str, Sequence[Any]]) -> int:
+    async def _write(self, *statements: Statement) -> int:
         try:
             async with asyncio.timeout(WRITE_TIMEOUT_S), self.pool.connection() as conn:
                 changed = 0
@@ -159,38 +126,11 @@ class PostgresStore:
         except (TimeoutError, PoolTimeout, psycopg.Error) as exc:
             raise StoreUnavailable(f"cannot write {self.name}: {_reason(exc)}") from None
 
-    async def set_spoilers(self, user_id: int, on: bool) -> None:
-        if on:
-            await self._write((sql.SPOILERS_ON, (user_id, dt.datetime.now(dt.UTC))))
-        else:
-            await self._write((sql.SPOILERS_OFF, (user_id,)))
+    def _time(self, when: dt.datetime) -> dt.datetime:
+        return when
 
-    async def set_spoiler_channel(self, guild_id: int, channel_id: int, on: bool) -> None:
-        if on:
-            now = dt.datetime.now(dt.UTC)
-            await self._write((sql.SPOILER_CHANNEL_ON, (guild_id, channel_id, now)))
-        else:
-            await self._write((sql.SPOILER_CHANNEL_OFF, (guild_id, channel_id)))
-
-    async def record_asks(self, records: Sequence[AskRecord]) -> None:
-        if records:
-            await self._write((sql.RECORD_ASK, tuple(sql.ask_row(r, r.asked_at) for r in records)))
-
-    async def record_vote(self, vote: Vote) -> None:
-        await self._write((sql.RECORD_VOTE, sql.vote_row(vote, vote.voted_at)))
-
-    async def purge(self, before: dt.datetime) -> int:
-        return await self._write(*((query, (before,)) for query in sql.PURGE))
-
-    async def load(self, dump: StoreDump) -> None:
-        now = dt.datetime.now(dt.UTC)
-        statements = [
-            (sql.SPOILERS_ON, tuple((u, now) for u in dump.spoilers_on)),
-            (sql.SPOILER_CHANNEL_ON, tuple((g, c, now) for g, c in dump.spoiler_channels)),
-            (sql.RECORD_ASK, tuple(sql.ask_row(r, r.asked_at) for r in dump.asks)),
-            (sql.RECORD_VOTE, tuple(sql.vote_row(v, v.voted_at) for v in dump.votes)),
-        ]
-        await self._write(*(s for s in statements if s[1]))
+    def _parse_time(self, stored: dt.datetime) -> dt.datetime:
+        return stored
 
     async def close(self) -> None:
         await self.pool.close()

@@ -1,4 +1,5 @@
-"""The statements both backends run, written once in the SQL they share.
+"""The statements both backends run, written once in the SQL they share, and the Store
+methods built on them (`SqlStore`).
 
 Placeholders are `?` (SQLite's); the PostgreSQL backend turns them into `%s`. Times
 are UTC: ISO-8601 text in SQLite, timestamptz in PostgreSQL. Each schema version is
@@ -6,9 +7,19 @@ one entry of a backend's migrations; the tables are the same in both.
 """
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
 
-from bot.store import AskRecord, FeedbackReport, QuestionCount, StoreDump, Vote, VotedAnswer
+from bot.store import (
+    AskRecord,
+    FeedbackReport,
+    QuestionCount,
+    SpoilerSetting,
+    StoreDump,
+    Vote,
+    VotedAnswer,
+)
 
 SPOILER_SETTING = (
     "SELECT EXISTS (SELECT 1 FROM spoiler_prefs WHERE user_id = ? AND spoilers),"
@@ -161,46 +172,114 @@ SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
 assert len(POSTGRES_MIGRATIONS) == SCHEMA_VERSION
 
 
-def ask_row(record: AskRecord, when: object) -> tuple:
-    """A RECORD_ASK row; `when` is the time as the backend stores it."""
-    return (record.ask_id, when, record.question, record.abstained, "\n".join(record.passages))
+Statement = tuple[str, Sequence[Any]]  # a query and its parameters (or rows, for many)
 
 
-def vote_row(vote: Vote, when: object) -> tuple:
-    return (vote.ask_id, vote.member_key, vote.vote, when)
+def _passages(text: str) -> tuple[str, ...]:
+    return tuple(filter(None, text.split("\n")))
 
 
-def build_report(
-    since: dt.datetime,
-    totals: Sequence,
-    votes: Sequence,
-    unanswered: Iterable[Sequence],
-    voted_down: Iterable[Sequence],
-    parse_time,
-) -> FeedbackReport:
-    """The report from the four REPORT_ queries' rows."""
-    return FeedbackReport(
-        since=since,
-        asked=int(totals[0]),
-        unanswered=int(totals[1]),
-        up=int(votes[0]),
-        down=int(votes[1]),
-        top_unanswered=tuple(QuestionCount(q, int(n)) for q, n in unanswered),
-        voted_down=tuple(
-            VotedAnswer(q, tuple(filter(None, p.split("\n"))), int(d), int(u), parse_time(t))
-            for q, p, d, u, t in voted_down
-        ),
-    )
+class SqlStore(ABC):
+    """Every Store method, written once on top of what each backend provides: a read, a
+    write of statements in one transaction, and how it stores a time."""
 
+    name: str
 
-def build_dump(rows: dict[str, list[Sequence]], parse_time) -> StoreDump:
-    """A StoreDump from the DUMP queries' rows."""
-    return StoreDump(
-        spoilers_on=tuple(int(u) for (u,) in rows["spoilers_on"]),
-        spoiler_channels=tuple((int(g), int(c)) for g, c in rows["spoiler_channels"]),
-        asks=tuple(
-            AskRecord(int(i), parse_time(t), q, bool(a), tuple(filter(None, p.split("\n"))))
-            for i, t, q, a, p in rows["asks"]
-        ),
-        votes=tuple(Vote(int(i), k, int(v), parse_time(t)) for i, k, v, t in rows["votes"]),
-    )
+    @abstractmethod
+    async def _read(self, query: str, params: Sequence[Any] = (), bulk: bool = False) -> list:
+        """The rows of one query, or StoreUnavailable. `bulk`: a report, not an ask."""
+
+    @abstractmethod
+    async def _write(self, *statements: Statement) -> int:
+        """Run the statements in one committed transaction; the rows changed."""
+
+    @abstractmethod
+    def _time(self, when: dt.datetime) -> object:
+        """A time as the backend stores it."""
+
+    @abstractmethod
+    def _parse_time(self, stored: Any) -> dt.datetime: ...
+
+    async def spoiler_setting(
+        self, user_id: int, guild_id: int | None, channels: tuple[int, int]
+    ) -> SpoilerSetting:
+        [(member, channel)] = await self._read(SPOILER_SETTING, (user_id, guild_id, *channels))
+        return SpoilerSetting(bool(member), bool(channel))
+
+    async def spoiler_channels(self, guild_id: int) -> tuple[int, ...]:
+        return tuple(int(c) for (c,) in await self._read(SPOILER_CHANNELS, (guild_id,)))
+
+    async def set_spoilers(self, user_id: int, on: bool) -> None:
+        if on:
+            await self._write((SPOILERS_ON, (user_id, self._now())))
+        else:
+            await self._write((SPOILERS_OFF, (user_id,)))
+
+    async def set_spoiler_channel(self, guild_id: int, channel_id: int, on: bool) -> None:
+        if on:
+            await self._write((SPOILER_CHANNEL_ON, (guild_id, channel_id, self._now())))
+        else:
+            await self._write((SPOILER_CHANNEL_OFF, (guild_id, channel_id)))
+
+    async def record_asks(self, records: Sequence[AskRecord]) -> None:
+        if records:
+            await self._write((RECORD_ASK, tuple(self._ask_row(r) for r in records)))
+
+    async def record_vote(self, vote: Vote) -> None:
+        await self._write((RECORD_VOTE, self._vote_row(vote)))
+
+    async def purge(self, before: dt.datetime) -> int:
+        at = self._time(before)
+        return await self._write(*((query, (at,)) for query in PURGE))
+
+    async def report(self, since: dt.datetime, top: int = 10) -> FeedbackReport:
+        at = self._time(since)
+        [totals] = await self._read(REPORT_TOTALS, (at,), bulk=True)
+        [votes] = await self._read(REPORT_VOTES, (at,), bulk=True)
+        unanswered = await self._read(REPORT_UNANSWERED, (at, top), bulk=True)
+        voted_down = await self._read(REPORT_VOTED_DOWN, (at, top), bulk=True)
+        return FeedbackReport(
+            since=since,
+            asked=int(totals[0]),
+            unanswered=int(totals[1]),
+            up=int(votes[0]),
+            down=int(votes[1]),
+            top_unanswered=tuple(QuestionCount(q, int(n)) for q, n in unanswered),
+            voted_down=tuple(
+                VotedAnswer(q, _passages(p), int(d), int(u), self._parse_time(t))
+                for q, p, d, u, t in voted_down
+            ),
+        )
+
+    async def dump(self) -> StoreDump:
+        rows = {name: await self._read(query, bulk=True) for name, query in DUMP.items()}
+        return StoreDump(
+            spoilers_on=tuple(int(u) for (u,) in rows["spoilers_on"]),
+            spoiler_channels=tuple((int(g), int(c)) for g, c in rows["spoiler_channels"]),
+            asks=tuple(
+                AskRecord(int(i), self._parse_time(t), q, bool(a), _passages(p))
+                for i, t, q, a, p in rows["asks"]
+            ),
+            votes=tuple(
+                Vote(int(i), k, int(v), self._parse_time(t)) for i, k, v, t in rows["votes"]
+            ),
+        )
+
+    async def load(self, dump: StoreDump) -> None:
+        now = self._now()
+        statements: list[Statement] = [
+            (SPOILERS_ON, tuple((u, now) for u in dump.spoilers_on)),
+            (SPOILER_CHANNEL_ON, tuple((g, c, now) for g, c in dump.spoiler_channels)),
+            (RECORD_ASK, tuple(self._ask_row(r) for r in dump.asks)),
+            (RECORD_VOTE, tuple(self._vote_row(v) for v in dump.votes)),
+        ]
+        await self._write(*(s for s in statements if s[1]))
+
+    def _now(self) -> object:
+        return self._time(dt.datetime.now(dt.UTC))
+
+    def _ask_row(self, r: AskRecord) -> tuple:
+        return (r.ask_id, self._time(r.asked_at), r.question, r.abstained, "\n".join(r.passages))
+
+    def _vote_row(self, v: Vote) -> tuple:
+        return (v.ask_id, v.member_key, v.vote, self._time(v.voted_at))

@@ -23,16 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.store import (
-    AskRecord,
-    FeedbackReport,
-    SpoilerSetting,
-    StoreDump,
-    StoreError,
-    StoreUnavailable,
-    Vote,
-    sql,
-)
+from bot.store import StoreError, StoreUnavailable, sql
+from bot.store.sql import SqlStore, Statement
 
 log = logging.getLogger("lookback")
 
@@ -41,15 +33,6 @@ SCHEMA_VERSION = sql.SCHEMA_VERSION
 BUSY_TIMEOUT_S = 2.0  # a one-row upsert never needs longer; past it, say so
 
 Identity = tuple[tuple[int, int] | None, tuple[int, int] | None]
-Statement = tuple[str, Sequence[Any]]
-
-
-def _time(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _parse_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text)
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
@@ -60,7 +43,7 @@ def _file_id(path: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-class SqliteStore:
+class SqliteStore(SqlStore):
     def __init__(self, path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
         self.name = str(self.path)
@@ -118,7 +101,7 @@ class SqliteStore:
 
     # --- reads: on the caller's thread, never waiting for a writer ---------------------
 
-    def _read(self, query: str, params: Sequence[Any] = ()) -> list[tuple]:
+    async def _read(self, query: str, params: Sequence[Any] = (), bulk: bool = False) -> list:
         try:
             if self._identity() != self._reader_identity:
                 self._reader.close()
@@ -127,29 +110,6 @@ class SqliteStore:
             return self._reader.execute(query, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot read {self.path}: {exc}") from None
-
-    async def spoiler_setting(
-        self, user_id: int, guild_id: int | None, channels: tuple[int, int]
-    ) -> SpoilerSetting:
-        [(member, channel)] = self._read(sql.SPOILER_SETTING, (user_id, guild_id, *channels))
-        return SpoilerSetting(bool(member), bool(channel))
-
-    async def spoiler_channels(self, guild_id: int) -> tuple[int, ...]:
-        return tuple(c for (c,) in self._read(sql.SPOILER_CHANNELS, (guild_id,)))
-
-    async def report(self, since: dt.datetime, top: int = 10) -> FeedbackReport:
-        at = _time(since)
-        return sql.build_report(
-            since,
-            self._read(sql.REPORT_TOTALS, (at,))[0],
-            self._read(sql.REPORT_VOTES, (at,))[0],
-            self._read(sql.REPORT_UNANSWERED, (at, top)),
-            self._read(sql.REPORT_VOTED_DOWN, (at, top)),
-            _parse_time,
-        )
-
-    async def dump(self) -> StoreDump:
-        return sql.build_dump({k: self._read(q) for k, q in sql.DUMP.items()}, _parse_time)
 
     # --- writes: in a worker thread, one at a time, confirmed once on disk -------------
 
@@ -193,40 +153,11 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot write {self.path}: {exc}") from None
 
-    async def set_spoilers(self, user_id: int, on: bool) -> None:
-        if on:
-            await self._write((sql.SPOILERS_ON, (user_id, _time(dt.datetime.now(dt.UTC)))))
-        else:
-            await self._write((sql.SPOILERS_OFF, (user_id,)))
+    def _time(self, when: dt.datetime) -> str:
+        return when.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
-    async def set_spoiler_channel(self, guild_id: int, channel_id: int, on: bool) -> None:
-        if on:
-            now = _time(dt.datetime.now(dt.UTC))
-            await self._write((sql.SPOILER_CHANNEL_ON, (guild_id, channel_id, now)))
-        else:
-            await self._write((sql.SPOILER_CHANNEL_OFF, (guild_id, channel_id)))
-
-    async def record_asks(self, records: Sequence[AskRecord]) -> None:
-        if records:
-            rows = tuple(sql.ask_row(r, _time(r.asked_at)) for r in records)
-            await self._write((sql.RECORD_ASK, rows))
-
-    async def record_vote(self, vote: Vote) -> None:
-        await self._write((sql.RECORD_VOTE, sql.vote_row(vote, _time(vote.voted_at))))
-
-    async def purge(self, before: dt.datetime) -> int:
-        at = _time(before)
-        return await self._write(*((query, (at,)) for query in sql.PURGE))
-
-    async def load(self, dump: StoreDump) -> None:
-        now = _time(dt.datetime.now(dt.UTC))
-        statements: list[Statement] = [
-            (sql.SPOILERS_ON, tuple((u, now) for u in dump.spoilers_on)),
-            (sql.SPOILER_CHANNEL_ON, tuple((g, c, now) for g, c in dump.spoiler_channels)),
-            (sql.RECORD_ASK, tuple(sql.ask_row(r, _time(r.asked_at)) for r in dump.asks)),
-            (sql.RECORD_VOTE, tuple(sql.vote_row(v, _time(v.voted_at)) for v in dump.votes)),
-        ]
-        await self._write(*(s for s in statements if s[1]))
+    def _parse_time(self, stored: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(stored)
 
     async def close(self) -> None:
         self._reader.close()
