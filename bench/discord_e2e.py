@@ -1,13 +1,14 @@
 """End-to-end /ask benchmark: the real bot process driven through the loopback fake Discord.
 
-    python -m bench.discord_e2e [--bursts 10] [--json]
-    python -m bench.discord_e2e --instructions [--bursts 6]
+    python -m bench.discord_e2e [--bursts 10] [--lexical] [--json]
+    python -m bench.discord_e2e --instructions [--bursts 6] [--lexical]
 
 Measures the time from process start to commands synced, then /ask acknowledgement
 latency (dispatch on the fake gateway -> the bot's interaction callback arrives) for
 100 asks one after another, and for bursts of 50 members asking at the same moment
 (pooled over all bursts, the first and the later ones apart, and each burst's p99),
-with the bot's CPU time per ask in the bursts.
+with the bot's CPU time per ask in the bursts (all its threads); then the cost of an
+autocomplete keystroke and of a 👍/👎 click, one after another.
 
 The first burst also opens the bot's HTTP connections (one per concurrent request),
 as a burst after a quiet spell does, so it is usually the slowest. The fake times a
@@ -37,6 +38,7 @@ import numpy as np
 
 from bot.config import DEFAULT_CORPUS
 from bot.core.evaluation import load_eval_set
+from bot.core.index_cache import open_retriever
 from tests.bot_process import BotProcess
 from tests.fake_discord import FakeDiscord
 
@@ -69,7 +71,8 @@ async def one_by_one(fake: FakeDiscord, asks: int) -> list[float]:
     latencies = []
     for n in range(asks):
         question = QUESTIONS[n % len(QUESTIONS)]
-        reply = await fake.ask(fake.slash("ask", 20_000 + n, question=question), timeout=60)
+        interaction = fake.slash("ask", 20_000 + n, question=question)
+        reply = await fake.ask(interaction, timeout=fake.response_deadline_s + 60)
         latencies.append(reply.latency_s)
     return latencies
 
@@ -91,23 +94,59 @@ async def burst(fake: FakeDiscord, number: int) -> list[float]:
         gc.enable()
 
 
+async def keystrokes(fake: FakeDiscord, n: int) -> list[float]:
+    """Latencies of `n` autocomplete requests, as members type questions letter by letter."""
+    typed = [q[: 1 + k % len(q)] for k, q in enumerate(QUESTIONS * (n // len(QUESTIONS) + 1))]
+    latencies = []
+    for k in range(n):
+        interaction = fake.slash("ask", 40_000 + k, focused="question", question=typed[k])
+        latencies.append((await fake.ask(interaction, timeout=60)).latency_s)
+    return latencies
+
+
+async def votes(fake: FakeDiscord, n: int) -> list[float]:
+    """Latencies of `n` 👍/👎 clicks (the first response: a deferral, then a follow-up)."""
+    answer = await fake.ask(fake.slash("ask", 50_000, question="who composed the music"))
+    latencies = []
+    for k in range(n):
+        click = fake.click(answer, "👎" if k % 2 else "👍", 50_001 + k)
+        latencies.append((await fake.ask(click, timeout=60)).latency_s)
+        await fake.followups(click)
+    return latencies
+
+
+async def per_interaction(fake: FakeDiscord, pid: int, kind, n: int) -> dict:
+    before = cpu_s(pid)
+    latencies = await kind(fake, n)
+    after = cpu_s(pid)
+    cpu = None if before is None or after is None else round((after - before) / n * 1e6)
+    return {**summary(latencies), "bot_cpu_us_each": cpu}
+
+
 def cpu_s(pid: int) -> float | None:
-    """A process's CPU time so far, from Linux's /proc; None elsewhere."""
+    """A process's CPU time so far, all its threads (the model runs in worker threads),
+    from Linux's /proc; None elsewhere."""
     try:
-        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+        threads = Path(f"/proc/{pid}/task").glob("*/schedstat")
+        return sum(int(t.read_text().split()[0]) for t in threads) / 1e9
     except (OSError, ValueError, IndexError):
         return None
 
 
 @asynccontextmanager
-async def bot_against(fake: FakeDiscord, wrapper: Sequence[str] = ()) -> AsyncIterator[BotProcess]:
+async def bot_against(
+    fake: FakeDiscord, wrapper: Sequence[str] = (), env: dict[str, str] | None = None
+) -> AsyncIterator[BotProcess]:
     """The real bot running against the started fake; both stopped however the block ends."""
     await fake.start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            bot = BotProcess(fake, Path(tmp), wrapper=list(wrapper))
+            # The index and the model's vectors built here, so the bot (perhaps under
+            # callgrind) starts from its cache.
+            open_retriever(DEFAULT_CORPUS, Path(tmp) / "cache")
+            bot = BotProcess(fake, Path(tmp), env=env or {}, wrapper=list(wrapper))
             try:
-                await bot.start()
+                await bot.start(timeout=SLOWDOWN_DEADLINE_S if wrapper else 30.0)
                 yield bot
             finally:
                 await bot.stop()
@@ -115,9 +154,9 @@ async def bot_against(fake: FakeDiscord, wrapper: Sequence[str] = ()) -> AsyncIt
         await fake.stop()
 
 
-async def measure(bursts: int) -> dict:
+async def measure(bursts: int, env: dict[str, str]) -> dict:
     fake = FakeDiscord()
-    async with bot_against(fake) as bot:
+    async with bot_against(fake, env=env) as bot:
         assert bot.process is not None
         startup_s = fake.synced_at - bot.started_at
         sequential = await one_by_one(fake, 100)
@@ -127,6 +166,8 @@ async def measure(bursts: int) -> dict:
             timed.append(await burst(fake, b))
             await asyncio.sleep(0.2)
         cpu_after = cpu_s(bot.process.pid)
+        typing = await per_interaction(fake, bot.process.pid, keystrokes, 200)
+        voting = await per_interaction(fake, bot.process.pid, votes, 100)
     cpu_per_ask_us = None
     if cpu_before is not None and cpu_after is not None:
         cpu_per_ask_us = round((cpu_after - cpu_before) / (BURST * bursts) * 1e6)
@@ -138,14 +179,16 @@ async def measure(bursts: int) -> dict:
         "later_bursts": summary([x for b in timed[1:] for x in b]) if len(timed) > 1 else None,
         "p99_ms_of_each_burst": [summary(b)["p99_ms"] for b in timed],
         "bot_cpu_us_per_ask_in_bursts": cpu_per_ask_us,
+        "autocomplete_keystrokes": typing,
+        "feedback_clicks": voting,
         "violations": fake.violations,
     }
 
 
-async def count_instructions(bursts: int) -> dict:
+async def count_instructions(bursts: int, env: dict[str, str]) -> dict:
     """Instructions the bot executes per ask in bursts, with the same warm-up as `measure`."""
     fake = FakeDiscord(response_deadline_s=SLOWDOWN_DEADLINE_S)
-    async with bot_against(fake, CALLGRIND) as bot:
+    async with bot_against(fake, CALLGRIND, env) as bot:
         assert bot.process is not None
         pid = str(bot.process.pid)
         await one_by_one(fake, 100)
@@ -184,13 +227,22 @@ def main() -> None:
     parser.add_argument(
         "--instructions", action="store_true", help="count instructions under callgrind"
     )
+    parser.add_argument(
+        "--lexical", action="store_true", help="the bot with RETRIEVAL=lexical (no model)"
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="set for the bot"
+    )
     args = parser.parse_args()
+    env = dict(item.split("=", 1) for item in args.env)
+    if args.lexical:
+        env["RETRIEVAL"] = "lexical"
     if args.instructions:
         if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
             parser.error("--instructions needs valgrind (Debian and Ubuntu: apt install valgrind)")
-        result = asyncio.run(count_instructions(args.bursts or 6))
+        result = asyncio.run(count_instructions(args.bursts or 6, env))
     else:
-        result = asyncio.run(measure(args.bursts or 10))
+        result = asyncio.run(measure(args.bursts or 10, env))
     if args.json:
         print(json.dumps(result))
         return

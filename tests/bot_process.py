@@ -48,7 +48,7 @@ class BotProcess:
         env.update(self.env)
         return {k: v for k, v in env.items() if v is not None}
 
-    async def start(self, wait: bool = True) -> None:
+    async def start(self, wait: bool = True, timeout: float = 30.0) -> None:
         self.fake.new_session()
         cache = self.workdir / "cache"
         if self.seed_cache is not None and not cache.exists():
@@ -62,7 +62,7 @@ class BotProcess:
         )  # fmt: skip
         log.close()
         if wait:
-            ready = asyncio.ensure_future(self.fake.wait_ready())
+            ready = asyncio.ensure_future(self.fake.wait_ready(timeout))
             exited = asyncio.ensure_future(self.process.wait())
             done, _ = await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
             exited.cancel()

@@ -100,3 +100,19 @@ def test_a_long_message_is_cut_on_a_word_boundary_and_says_so():
     assert cut and len(question) <= MAX_QUESTION_CHARS
     assert words.startswith(question) and words[len(question)] == " "  # a whole word ends it
     assert len(question) > MAX_QUESTION_CHARS - len("drawing ")
+
+
+@pytest.mark.parametrize(
+    "question", ["is there an axe", "was there a murder", "is there a victim", "killing spree?"]
+)
+def test_whether_a_member_without_spoilers_is_answered_does_not_depend_on_spoilers(
+    retriever, question
+):
+    """Only withheld passages answer these; for a member without spoilers they must go as
+    a question about a dog does (privately, unanswered), or the channel would learn that
+    the twist has an axe in it."""
+    spoiled = answer_question(retriever, question, spoilers=False)
+    neutral = answer_question(retriever, "is there a dog", spoilers=False)
+    assert not spoiled.passages and not neutral.passages
+    assert spoiled.withheld and not neutral.withheld  # told to the asker alone
+    assert answer_question(retriever, question, spoilers=True).passages

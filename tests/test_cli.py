@@ -142,6 +142,10 @@ def test_bench_json_reports_both_engines_and_start_up_for_every_corpus():
     assert data["machine"]["cpus"] >= 1
     [startup] = data["startup"]
     assert startup["chunks"] >= 300 and startup["cached_s"] > 0 and startup["cache_mb"] > 0
+    search = {(r["engine"], r["chunks"]): r for r in data["search"]}
+    assert {("lexical", 32), ("hybrid", 32), ("hybrid", 300)} == set(search)
+    assert search[("hybrid", 300)]["vectors_mb"] == 300 * 384 * 4 / 2**20
+    assert all(r["p50_ms"] <= r["p99_ms"] for r in search.values())
 
 
 def test_an_installed_copy_keeps_its_corpus_and_cache_in_the_folder_it_runs_in(tmp_path):

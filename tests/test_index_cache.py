@@ -41,7 +41,7 @@ def results(retriever) -> list:
     return [
         [
             (h.chunk.id, round(h.score, 9), h.highlight)
-            for h in retriever.search(q.question, 10).hits
+            for h in retriever.search(q.question, 10).everything.hits
         ]
         for q in load_eval_set(DEFAULT_CORPUS).questions
     ]
@@ -98,7 +98,7 @@ def test_editing_a_document_rebuilds_and_serves_the_new_text(opened, corpus_copy
         f.write("\n\nThe zebrafish composer is a made-up fact that only this edit adds.\n")
     retriever, how = opened(corpus_copy)
     assert how == "built"
-    assert "zebrafish" in retriever.search("zebrafish composer", 3).hits[0].chunk.text
+    assert "zebrafish" in retriever.search("zebrafish composer", 3).everything.hits[0].chunk.text
     assert len(list((tmp_path / "cache").glob("index-*"))) == 1  # the stale file was replaced
     assert opened(corpus_copy)[1] == "cache"
 
@@ -151,7 +151,7 @@ def test_a_cache_that_cannot_be_written_still_serves(opened, corpus_copy, caplog
     # /proc refuses new files even to root, unlike a chmod'ed folder.
     retriever, how = opened(corpus_copy, Path("/proc/lookback-cache"))
     assert how == "built" and "cannot keep the index cache in /proc" in caplog.text
-    assert retriever.search("who composed the music", 3).hits
+    assert retriever.search("who composed the music", 3).everything.hits
 
 
 def test_changing_the_analyzer_code_rebuilds_the_cache(corpus_copy, tmp_path):

@@ -66,7 +66,6 @@ def assert_no_spoiler_outside_tags(message: dict) -> None:
 @given(
     texts=st.lists(st.tuples(nasty_text, st.booleans()), min_size=0, max_size=12),
     question=nasty_text,
-    question_is_spoiler=st.booleans(),
     withheld=st.integers(0, 5),
     page_size=st.integers(1, 10),
     long_factor=st.integers(1, 40),
@@ -74,26 +73,29 @@ def assert_no_spoiler_outside_tags(message: dict) -> None:
     note=nasty_text,
 )
 def test_rendered_answers_fit_discord_and_keep_spoilers_tagged(
-    texts, question, question_is_spoiler, withheld, page_size, long_factor, public, note
+    texts, question, withheld, page_size, long_factor, public, note
 ):
     passages = []
     for n, (text, spoiler) in enumerate(texts, 1):
         body = (f"{text} {MARK} {text}" if spoiler else text or "x") * long_factor
-        highlight = text[: len(text) // 2]
+        # The best sentence is the middle of the passage: for a spoiler, the mark and
+        # whatever markup is around it, so it reaches the answer line and the figures.
+        highlight = body[len(body) // 4 : 3 * len(body) // 4] or body
         passages.append(Passage(n, chunk(body, spoiler, n), 1.0, highlight))
-    asked = f"{question} {MARK}" if question_is_spoiler else question or "?"
-    answer = Answer(
-        asked, not passages, True, tuple(passages), withheld, "hint |x|", question_is_spoiler
-    )
+    asked = f"{question} {MARK}"  # a question may name the twist
+    answer = Answer(asked, not passages, True, tuple(passages), withheld, "hint |x|")
     message = render_answer(
         answer, shown=answer.passages[:page_size], public=public, note=note
     ).to_dict()
 
     assert_within_discord_limits(message)
     assert message["allowed_mentions"] == {"parse": []}
-    assert_no_spoiler_outside_tags(message)
-    if public:
+    if public:  # what others can see
+        assert_no_spoiler_outside_tags(message)
         assert "withheld" not in message["embeds"][0].get("description", "")
+    for field in message["embeds"][0].get("fields", []):  # passages: tagged everywhere
+        outside, _ = spoiler_segments(field["value"])
+        assert not any(MARK in piece for piece in outside)
 
 
 def corpus_of(texts: list[tuple[str, bool]]) -> Corpus:
@@ -124,11 +126,10 @@ def test_a_reply_shows_spoiler_text_only_inside_tags_and_only_when_allowed(
             continue
         message = render_answer(answer, public=public).to_dict()
         assert_within_discord_limits(message)
-        assert_no_spoiler_outside_tags(message)
+        if public:
+            assert_no_spoiler_outside_tags(message)
         if not spoilers:
             assert not any(MARK in p.chunk.text for p in answer.passages)
-        if "||" in ask:
-            assert answer.question_is_spoiler
 
 
 @pytest.mark.parametrize("text", ["a\\|b" * 50, "\\\\" * 300, "*" * 500, "x|" * 400])
@@ -157,7 +158,7 @@ def test_withheld_spoilers_are_told_to_the_asker_alone(retriever):
     assert "withheld" not in public and "spoiler" not in public.lower()
 
 
-def test_a_question_naming_the_twist_is_echoed_inside_spoiler_tags(retriever):
+def test_a_question_naming_the_twist_is_echoed_inside_spoiler_tags(retriever):  # in public
     answer = answer_question(
         retriever, "did kyomoto die in the axe attack at her art college?", spoilers=False
     )
@@ -166,21 +167,23 @@ def test_a_question_naming_the_twist_is_echoed_inside_spoiler_tags(retriever):
     assert "axe" not in "".join(outside) and "axe attack" in "".join(inside)
 
 
-@pytest.mark.parametrize("question", ["does fujino know karate?", "is it ||sad||"])
-def test_a_word_only_spoilers_use_or_the_members_own_tags_hide_the_echo(retriever, question):
+@pytest.mark.parametrize("question", ["does fujino know karate?", "is it ||sad||", "is it sad"])
+def test_every_question_is_echoed_inside_spoiler_tags_where_others_can_read(retriever, question):
+    """Tagging only the questions that touch the twist would tell the channel which words
+    do ("karate" tagged, "judo" not): in public, every echo is tagged."""
     answer = answer_question(retriever, question, spoilers=False)
-    description = render_answer(answer, public=False).to_dict()["embeds"][0]["description"]
+    description = render_answer(answer, public=True).to_dict()["embeds"][0]["description"]
     first_line = description.split("\n")[0]
     outside, inside = spoiler_segments(first_line)
     assert outside == ["**Q:** ", ""] and "\\|" not in first_line
-    assert inside == [question.replace("||", "").replace("  ", " ").strip()]
+    assert inside == [" ".join(question.replace("||", " ").split())]
 
 
-def test_an_ordinary_question_is_echoed_as_it_was_asked(retriever):
-    answer = answer_question(retriever, "who composed the music?", spoilers=False)
-    description = render_answer(answer).to_dict()["embeds"][0]["description"]
-    assert description.startswith("**Q:** who composed the music?")
-    assert spoiler_segments(description)[1] == []
+def test_a_private_reply_echoes_the_question_plainly(retriever):
+    answer = answer_question(retriever, "who composed the ||music||?", spoilers=False)
+    description = render_answer(answer, public=False).to_dict()["embeds"][0]["description"]
+    assert description.startswith("**Q:** who composed the music ?")
+    assert spoiler_segments(description.split("\n")[0])[1] == []
 
 
 def test_each_passage_carries_its_citation_and_bold_highlight(retriever):

@@ -109,11 +109,12 @@ def test_phrase_synonyms_stand_for_their_group(retriever):
 )
 def test_questions_the_corpus_cannot_answer_abstain(retriever, question):
     result = retriever.search(question, 5)
-    assert result.abstained and result.hits == ()
+    assert result.everything.abstained and result.everything.hits == ()
+    assert result.spoiler_free.abstained
 
 
 def test_the_best_sentence_of_a_passage_is_highlighted(retriever):
-    [top, *_] = retriever.search("who composed the music", 5).hits
+    [top, *_] = retriever.search("who composed the music", 5).everything.hits
     assert "Haruka Nakamura" in top.highlight
     assert top.highlight in top.chunk.text
 
@@ -125,7 +126,7 @@ from bot.core.evaluation import load_eval_set
 from bot.core.retrieval import Retriever
 retriever = Retriever(load_corpus(DEFAULT_CORPUS))
 for q in load_eval_set(DEFAULT_CORPUS).questions:
-    print([(h.chunk.id, repr(h.score)) for h in retriever.search(q.question, 10).hits])
+    print([(h.chunk.id, repr(h.score)) for h in retriever.search(q.question, 10).everything.hits])
 """
 
 
@@ -148,7 +149,7 @@ def test_a_replaced_retriever_is_freed_without_the_cycle_collector(tmp_path, sem
     # The bot exempts long-lived objects from cyclic GC (gc.freeze), so after a corpus
     # reload only reference counting can free the old index: it must hold no cycle.
     retriever = open_retriever(DEFAULT_CORPUS, tmp_path, semantic=semantic)
-    assert retriever.search("who directed it", 5).hits
+    assert retriever.search("who directed it", 5).everything.hits
     freed = weakref.ref(retriever)
     gc.disable()
     try:
@@ -167,7 +168,7 @@ def test_a_who_question_puts_the_passage_that_names_someone_first(make_corpus):
     )
     corpus = load_corpus(make_corpus({"a.txt": text}, entry("a", "a.txt")))
     retriever = Retriever(corpus)
-    by_score = retriever.search("night train director", 5).hits
+    by_score = retriever.search("night train director", 5).everything.hits
     assert [h.chunk.text[:9] for h in by_score] == ["The direc", "Night Tra"]
     # "Night Train" is in the question, so only Sam Lee answers who.
     answered = answer_question(retriever, "who is the night train director", spoilers=False)

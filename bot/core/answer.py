@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from bot.core.corpus import Chunk
 from bot.core.figures import Figure, disagreement
-from bot.core.retrieval import Hit, Retriever, shown_order
+from bot.core.retrieval import Retriever, SearchResult
 
 MAX_QUESTION_CHARS = 300
 MAX_PASSAGES = 10  # relevant passages kept per answer ("More results" pages through them)
@@ -49,7 +49,6 @@ class Answer:
     passages: tuple[Passage, ...]  # every relevant passage the member may see, best first
     withheld: int  # relevant spoiler passages kept back because spoilers are off
     hint: str  # what the bot can answer, for when it cannot answer this
-    question_is_spoiler: bool = False  # echo the question only inside spoiler tags
     confident: bool = True  # False: the passages are the closest, not surely an answer
 
     @property
@@ -71,29 +70,27 @@ class Lookup:
     """What the corpus holds for a question, before the member's spoiler setting."""
 
     question: str
-    abstained: bool
-    hits: tuple[Hit, ...]
+    found: SearchResult
     hint: str
-    question_is_spoiler: bool
-    confident: bool
 
     def answer(self, spoilers: bool) -> Answer:
         """The answer for a member whose spoiler setting is `spoilers`."""
-        visible = [h for h in self.hits if spoilers or not h.chunk.is_spoiler]
-        shown = shown_order(visible)[:MAX_PASSAGES]
+        view = self.found.view(spoilers)
         passages = tuple(
-            Passage(rank, h.chunk, h.score, h.highlight) for rank, h in enumerate(shown, 1)
+            Passage(rank, h.chunk, h.score, h.highlight)
+            for rank, h in enumerate(view.hits[:MAX_PASSAGES], 1)
         )
-        withheld = shown_order(self.hits)[:MAX_PASSAGES]
+        everything = self.found.everything.hits[:MAX_PASSAGES]
+        withheld = 0 if spoilers else sum(h.chunk.is_spoiler for h in everything)
         return Answer(
             question=self.question,
-            abstained=self.abstained,
+            # Only spoilers answer it: not "I don't know", but what was withheld.
+            abstained=view.abstained and not withheld,
             spoilers_allowed=spoilers,
             passages=passages,
-            withheld=sum(h.chunk.is_spoiler for h in withheld) if not spoilers else 0,
+            withheld=withheld,
             hint=self.hint,
-            question_is_spoiler=self.question_is_spoiler,
-            confident=self.confident,
+            confident=view.confident,
         )
 
 
@@ -138,17 +135,13 @@ def question_from_message(content: str) -> MessageQuestion:
 def look_up(retriever: Retriever, question: str) -> Lookup:
     """Search the corpus for a question (cleaned first, or a QuestionError)."""
     question = clean_question(question)
-    # Twice what is shown: hits withheld as spoilers must not crowd out visible ones.
-    result = retriever.search(question, 2 * MAX_PASSAGES)
+    result = retriever.search(question, MAX_PASSAGES)
     corpus = retriever.corpus
     hint = f"I can answer questions about {corpus.film}: " + ", ".join(corpus.topics) + "."
     return Lookup(
         question=question,
-        abstained=result.abstained,
-        hits=result.hits,
+        found=result,
         hint=hint,
-        question_is_spoiler=retriever.mentions_spoilers(question),
-        confident=result.confident,
     )
 
 

@@ -22,10 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.core.corpus import load_corpus
-from bot.core.index_cache import peek
+from bot.core.corpus import Chunk, Corpus, Document, load_corpus
+from bot.core.embedding import DIMENSIONS, Embedder
+from bot.core.evaluation import load_eval_set
+from bot.core.index_cache import open_retriever, peek
 from bot.core.lexical import LuceneBM25, PostingsIndex
-from bot.core.retrieval import index_terms
+from bot.core.retrieval import Retriever, Semantic, index_terms
+from bot.core.semantic import DenseIndex
 
 TOP_K = 10
 VOCABULARY = 50_000
@@ -194,6 +197,85 @@ def measure_startup(n_paragraphs: int, seed: int) -> Startup:
         return Startup(chunks, cold_s, cached_s, path.stat().st_size / 2**20)
 
 
+@dataclass(frozen=True)
+class HybridRow:
+    """`Retriever.search` as the bot runs it, lexical or hybrid."""
+
+    engine: str
+    chunks: int
+    embed_s: float  # computing the chunks' vectors (estimated from the measured rate
+    #                 for synthetic corpora, which are not embedded: see `embed_rate`)
+    vectors_mb: float
+    p50_ms: float
+    p99_ms: float
+
+
+def embed_rate(embedder: Embedder, passages: Sequence[str]) -> float:
+    """Passages a second the model embeds here, one at a time on one thread."""
+    start = time.perf_counter()
+    embedder.embed(list(passages))
+    return len(passages) / (time.perf_counter() - start)
+
+
+def hybrid_rows(corpus_dir: Path, sizes: Sequence[int], queries: int) -> list[HybridRow]:
+    """Search latency, lexical and hybrid, on the shipped corpus and synthetic ones.
+
+    The shipped corpus is embedded for real; synthetic chunks get random unit vectors
+    (what a search costs does not depend on their values) and their embedding time is
+    estimated from the rate measured on their own passages.
+    """
+    embedder = Embedder()
+    rows: list[HybridRow] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        shipped = open_retriever(corpus_dir, Path(tmp))
+        build_s = time.perf_counter() - start
+    questions = [q.question for q in load_eval_set(corpus_dir).questions]
+    lexical = Retriever(shipped.corpus, index=shipped.index)
+    for engine, retriever in (("lexical", lexical), ("hybrid", shipped)):
+        latencies = _latencies(lambda q, r=retriever: r.search(" ".join(q), 20), [
+            q.split() for q in (questions * 4)[: max(queries, len(questions))]
+        ])  # fmt: skip
+        vectors = retriever.semantic.dense.vectors.nbytes if retriever.semantic else 0
+        seconds = build_s if retriever.semantic else 0.0
+        rows.append(HybridRow(engine, len(shipped.corpus.chunks), seconds, vectors / 2**20,
+                              *_p(latencies)))  # fmt: skip
+    rows += [_synthetic_hybrid(embedder, size, queries) for size in sizes]
+    return rows
+
+
+def _synthetic_hybrid(embedder: Embedder, size: int, queries: int) -> HybridRow:
+    docs = synthetic_corpus(size, seed=size)
+    rate = embed_rate(embedder, [" ".join(d) for d in docs[:100]])
+    chunks = tuple(_synthetic_chunk(n, words) for n, words in enumerate(docs))
+    corpus = Corpus("Film", (), (chunks[0].doc,), chunks, (), ())
+    vectors = np.random.default_rng(size).standard_normal((size, DIMENSIONS)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    semantic = Semantic(embedder, DenseIndex(vectors))
+    retriever = Retriever(corpus, index=PostingsIndex.build(docs), semantic=semantic)
+    latencies = _latencies(
+        lambda q: retriever.search(" ".join(q), 20), queries_for(docs, queries, size)
+    )
+    return HybridRow("hybrid", size, size / rate, vectors.nbytes / 2**20, *_p(latencies))
+
+
+def _synthetic_chunk(n: int, words: Sequence[str]) -> Chunk:
+    doc = Document("synthetic", "Synthetic", "a synthetic wiki", "wiki", Path("synthetic.txt"))
+    return Chunk(doc, n + 1, 0, " ".join(words) + ".", None, None)
+
+
+def _hybrid_table(rows: list[HybridRow]) -> str:
+    lines = [
+        f"{'search':10} {'chunks':>7} {'embed s':>9} {'vectors MB':>10} {'p50 ms':>8} {'p99 ms':>8}"
+    ]
+    lines += [
+        f"{r.engine:10} {r.chunks:7d} {r.embed_s:9.1f} {r.vectors_mb:10.1f} "
+        f"{r.p50_ms:8.2f} {r.p99_ms:8.2f}"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
 def run_bench(args: argparse.Namespace, corpus_dir: Path) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     rows: list[Row] = []
@@ -206,6 +288,7 @@ def run_bench(args: argparse.Namespace, corpus_dir: Path) -> int:
         del docs
         gc.collect()
         startups.append(measure_startup(size, seed=size))
+    hybrid = hybrid_rows(corpus_dir, sizes, args.queries) if not args.lexical else []
     machine = {
         "python": platform.python_version(),
         "machine": platform.machine(),
@@ -214,9 +297,12 @@ def run_bench(args: argparse.Namespace, corpus_dir: Path) -> int:
     }
     if args.json:
         rows_json, startup_json = [asdict(r) for r in rows], [asdict(s) for s in startups]
-        print(json.dumps({"rows": rows_json, "startup": startup_json, "machine": machine}))
+        hybrid_json = [asdict(r) for r in hybrid]
+        print(json.dumps({"rows": rows_json, "startup": startup_json, "search": hybrid_json,
+                          "machine": machine}))  # fmt: skip
     else:
-        print(_table(rows, machine) + "\n\n" + _startup_table(startups))
+        tables = [_table(rows, machine), _startup_table(startups)]
+        print("\n\n".join(tables + ([_hybrid_table(hybrid)] if hybrid else [])))
     return 0
 
 

@@ -33,7 +33,7 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-from bot.core import analysis, corpus, lexical, retrieval
+from bot.core import analysis, corpus, lexical, retrieval, semantic
 from bot.core.corpus import (
     MANIFEST,
     Chunk,
@@ -48,7 +48,7 @@ from bot.core.corpus import (
 from bot.core.embedding import Embedder, english_words
 from bot.core.lexical import PostingsIndex
 from bot.core.retrieval import Retriever, Semantic, all_index_terms
-from bot.core.semantic import DenseIndex
+from bot.core.semantic import DenseIndex, SentenceVectors
 
 log = logging.getLogger("lookback")
 
@@ -117,7 +117,7 @@ def open_retriever(
             log.warning("could not write the index cache %s (%s); next start rebuilds", path, exc)
     half = None
     if embedder and built.vectors is not None:
-        half = Semantic(embedder, built.vectors, built.corpus.chunks)
+        half = Semantic(embedder, built.vectors)
     retriever = Retriever(built.corpus, index=built.index, semantic=half, english=english_stems())
     retriever.key = sources.key(manifest)
     return retriever
@@ -126,9 +126,10 @@ def open_retriever(
 # Passages a second the model embeds on one core here (40-120-word passages, int8); for
 # the estimate in the log only.
 EMBED_RATE = 80
-# Passages embedded before the bot or the CLI answers (about 25 s the first time); a
-# larger corpus answers with BM25 alone until its vectors are computed and cached.
-EMBED_AT_START = 2_000
+# Passages embedded before the bot or the CLI answers (with their sentences, about 30 s
+# the first time); a larger corpus answers with BM25 alone until its vectors are
+# computed, in the background, and cached.
+EMBED_AT_START = 1_000
 
 
 @cache
@@ -179,7 +180,8 @@ class SourceDigests:
         read, so the manifest counts as parsed and a document as last chunked.
         """
         digest = hashlib.sha256(f"{version('snowballstemmer')} {version('PyStemmer')}".encode())
-        code = [Path(m.__file__) for m in (analysis, corpus, lexical, retrieval)] + [Path(__file__)]
+        modules = (analysis, corpus, lexical, semantic, retrieval)
+        code = [Path(m.__file__) for m in modules] + [Path(__file__)]
         for source in code:
             digest.update(hashlib.sha256(source.read_bytes()).digest())
         for path in (self.manifest_path, *(d.path for d in manifest.documents)):
@@ -288,7 +290,10 @@ def _parse(raw: BinaryIO, key: str, manifest: Manifest) -> Built | None:
             len(chunks),
         )
         model = str(f["model"])
-        vectors = DenseIndex(f["vectors"]) if model else None
+        sentences = None
+        if model and len(f["sentence_offsets"]):
+            sentences = SentenceVectors(f["sentence_vectors"], f["sentence_offsets"])
+        vectors = DenseIndex(f["vectors"], sentences) if model else None
     if vectors is not None and len(vectors.vectors) != len(chunks):
         raise ValueError("the cache holds vectors for another set of passages")
     return Built(manifest.corpus(chunks), index, vectors, model)
@@ -296,6 +301,7 @@ def _parse(raw: BinaryIO, key: str, manifest: Manifest) -> Built | None:
 
 def _write(path: Path, seal: bytes, key: str, built: Built) -> None:
     chunks, index = built.corpus.chunks, built.index
+    sentences = built.vectors.sentences if built.vectors else None
     doc_number = {doc.id: n for n, doc in enumerate(built.corpus.documents)}
     section, sections = _encode([c.section for c in chunks])
     spoiler, spoilers = _encode([c.spoiler for c in chunks])
@@ -316,6 +322,8 @@ def _write(path: Path, seal: bytes, key: str, built: Built) -> None:
         "idf": index.idf,
         "model": np.array(built.model),
         "vectors": built.vectors.vectors if built.vectors else np.empty((0, 0), np.float32),
+        "sentence_vectors": sentences.vectors if sentences else np.empty((0, 0), np.float32),
+        "sentence_offsets": sentences.offsets if sentences else np.empty(0, np.int64),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:

@@ -185,16 +185,16 @@ def citation(passage: Passage) -> str:
     return " · ".join(parts + _link(chunk.doc.url))
 
 
-def echo(answer: Answer, limit: int = _ECHO_BUDGET) -> str:
-    """The member's question as replies quote it: inside spoiler tags when it could spoil.
-
-    A member's own `||` marks are markup, not words: they are dropped and the whole
-    question is tagged instead of showing them escaped.
+def echo(answer: Answer, *, public: bool, limit: int = _ECHO_BUDGET) -> str:
+    """The member's question as a reply quotes it: in a reply others can see, always inside
+    spoiler tags. Tagging only questions that touch the twist would tell the channel which
+    words do ("karate" tagged, "judo" not); tagging all tells it nothing. A member's own
+    `||` marks are markup, not words, and are dropped.
     """
-    if not answer.question_is_spoiler:
-        return truncate(escape(answer.question), limit)
-    question = " ".join(answer.question.replace(SPOILER, " ").split())
-    return f"{SPOILER}{truncate(escape(question), limit - 2 * len(SPOILER))}{SPOILER}"
+    question = escape(" ".join(answer.question.replace(SPOILER, " ").split()))
+    if not public:
+        return truncate(question, limit)
+    return f"{SPOILER}{truncate(question, limit - 2 * len(SPOILER))}{SPOILER}"
 
 
 def withheld_notice(answer: Answer, spoiler_hint: str = SPOILER_HINT) -> str:
@@ -229,7 +229,7 @@ def _lead(answer: Answer) -> list[str]:
 def _description(
     answer: Answer, shown: Sequence[Passage], public: bool, note: str, spoiler_hint: str
 ) -> str:
-    lines = [f"**Q:** {echo(answer)}"]
+    lines = [f"**Q:** {echo(answer, public=public)}"]
     if note:
         lines.append(f"*{escape(note)}*")
     if shown and shown[0] is answer.passages[0]:  # the first page leads with the answer

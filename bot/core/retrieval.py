@@ -104,31 +104,26 @@ class Hit(NamedTuple):
     answers_kind: bool = False  # its highlight gives the kind of answer asked for
 
 
-def shown_order(hits: Sequence[Hit]) -> list[Hit]:
-    """The hits a member may see, in the order and number to show them.
+class View(NamedTuple):
+    """What one kind of member may be shown: hits in the order to show them."""
 
-    Applied after spoiler filtering, so that what the channel sees (how many passages,
-    in which order) never depends on passages withheld from it. Later passages must
-    score RELATIVE_FLOOR of the best. Of those that answer well (ANSWER_KIND_FLOOR of
-    the best), the ones whose best sentence gives the kind of answer asked for (a name
-    for "who", a runtime for "how long"...) go first, each group still best first:
-    BM25 alone ranked a paragraph that says "the director" four times above the
-    credits line "Director: Kiyotaka Oshiyama"; for "how long is it" a remark on the
-    pacing led before "58 min".
-    """
-    if not hits:
-        return []
-    best = hits[0].score
-    kept = [h for h in hits if h.score >= RELATIVE_FLOOR * best]
-    first = [h for h in kept if h.answers_kind and h.score >= ANSWER_KIND_FLOOR * best]
-    return first + [h for h in kept if not (h.answers_kind and h.score >= ANSWER_KIND_FLOOR * best)]
+    hits: tuple[Hit, ...]
+    abstained: bool  # neither half found the question answered
+    confident: bool  # a strong signal, not just one above the abstention floor
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    hits: tuple[Hit, ...]
-    abstained: bool
-    confident: bool = False  # a strong signal, not just one above the abstention floor
+    """A question searched twice over: for a member who may see spoilers, and as if the
+    spoiler passages did not exist. A reply to a member without spoilers comes from the
+    second alone, so nothing the channel sees (whether the bot answers, how surely, how
+    many passages, in which order) depends on the passages withheld from it."""
+
+    everything: View
+    spoiler_free: View
+
+    def view(self, spoilers: bool) -> View:
+        return self.everything if spoilers else self.spoiler_free
 
 
 def index_terms(chunk: Chunk) -> list[str]:
@@ -166,26 +161,14 @@ def _names_in(sentence: str) -> tuple[frozenset[str], ...]:
     return tuple(analysis.names(sentence))
 
 
-class Semantic:
-    """The semantic half: the model, the chunks' vectors, and their sentences' vectors.
+class Semantic(NamedTuple):
+    """The semantic half: the model, and the chunks' (and their sentences') vectors."""
 
-    Sentence vectors pick each hit's best sentence; they are made the first time a
-    chunk is a hit and kept (LRU), bound to the chunks rather than to the retriever,
-    so no reference cycle keeps a replaced index alive.
-    """
-
-    def __init__(self, embedder: Embedder, dense: DenseIndex, chunks: Sequence[Chunk]) -> None:
-        self.embedder, self.dense = embedder, dense
-        self.sentence_vectors = lru_cache(maxsize=4096)(
-            partial(_sentence_vectors, embedder, chunks)
-        )
+    embedder: Embedder
+    dense: DenseIndex
 
     def embed(self, question: str) -> np.ndarray:
         return self.embedder.embed([question])[0]
-
-
-def _sentence_vectors(embedder: Embedder, chunks: Sequence[Chunk], chunk_id: int) -> np.ndarray:
-    return embedder.embed(sentences(chunks[chunk_id].text))
 
 
 class Retriever:
@@ -230,6 +213,9 @@ class Retriever:
                     self._synonyms[phrase[0]].append(_Synonym.of(phrase, group_terms))
         self._title = analysis.words(corpus.film)
         self.spoiler_only = _spoiler_only_terms(self.index, corpus.chunks)
+        self._free = np.fromiter((not c.is_spoiler for c in corpus.chunks), bool)
+        self._n_spoilers = int((~self._free).sum())
+        self._max_idf = self.index.max_idf
 
     @property
     def mode(self) -> str:
@@ -290,32 +276,63 @@ class Retriever:
         for w in words:
             for term, weight in w.alternatives.items():
                 weights[term] = max(weights.get(term, 0.0), weight)
-        ask = _Ask(words, weights, sum(w.idf for w in words))
-        lexical = self.index.top(weights, max(limit, CANDIDATES)) if weights else []
-        # The lexical half's own verdict: does a passage cover enough of the question?
+        # Enough lexical candidates that those without spoilers number CANDIDATES too.
+        lexical = self.index.top(weights, CANDIDATES + self._n_spoilers) if weights else []
+        question_vector = self.semantic.embed(question) if self.semantic else None
+        cosines = self.semantic.dense.cosines(question_vector) if self.semantic else None
+        found = _Found(question, words, weights, lexical, question_vector, cosines, {})
+        return SearchResult(self._view(found, limit, None), self._view(found, limit, self._free))
+
+    def _view(self, found: "_Found", limit: int, allowed: np.ndarray | None) -> View:
+        """The hits among the chunks `allowed` (all when None), as if no other existed."""
+        words = found.words
+        if allowed is not None:
+            # A word only withheld passages have counts as one no passage has.
+            words = tuple(
+                w if any(map(self._visible, w.alternatives)) else w._replace(idf=self._max_idf)
+                for w in words
+            )
+        ask = _Ask(words, found.weights, sum(w.idf for w in words))
+        lexical = [(i, s) for i, s in found.lexical if allowed is None or allowed[i]]
+        lexical = lexical[:CANDIDATES]
         covered = max((self._coverage(ask, i) for i, _ in lexical[:limit]), default=0.0)
-        if self.semantic is None:
+        if found.cosines is None or self.semantic is None:
             ranked = lexical
             answerable = confident = covered >= MIN_COVERAGE
-            question_vector = None
         else:
-            question_vector = self.semantic.embed(question)
-            cosines = self.semantic.dense.cosines(question_vector)
-            ranked = _fused(self.index, weights, lexical, cosines, self.semantic.dense)
+            cosines = found.cosines if allowed is None else np.where(allowed, found.cosines, -2.0)
+            nearest = self.semantic.dense.top(cosines, CANDIDATES)
+            if allowed is not None:
+                nearest = nearest[allowed[nearest]]
+            ranked = _fused(self.index, found.weights, lexical, cosines, nearest)
             similarity = float(cosines.max())
             answerable = covered >= MIN_COVERAGE or similarity >= MIN_SIMILARITY
             confident = covered >= MIN_COVERAGE or similarity >= CONFIDENT_SIMILARITY
         if not ranked or not answerable:
-            return SearchResult((), True)
-        wanted = self._answer_kind(question, frozenset(weights))
-        hits: list[Hit] = []
+            return View((), True, False)
+        wanted = self._answer_kind(found.question, frozenset(found.weights))
+        best = ranked[0][1]
+        hits = []
         for chunk_id, score in ranked[:limit]:
+            if score < RELATIVE_FLOOR * best:  # later passages must be this good
+                break
+            if chunk_id not in found.highlights:  # the same in both views
+                highlight = self._highlight(ask, chunk_id, found.question_vector)
+                found.highlights[chunk_id] = (highlight, wanted is not None and wanted(highlight))
+            highlight, answers_kind = found.highlights[chunk_id]
             chunk = self.corpus.chunks[chunk_id]
-            coverage = self._coverage(ask, chunk_id)
-            highlight = self._highlight(ask, chunk_id, question_vector)
-            answers_kind = wanted is not None and wanted(highlight)
-            hits.append(Hit(chunk, score, coverage, highlight, answers_kind))
-        return SearchResult(tuple(hits), False, confident)
+            hits.append(Hit(chunk, score, self._coverage(ask, chunk_id), highlight, answers_kind))
+        # Of the passages that answer well, those whose best sentence gives the kind of
+        # answer asked for (a name for "who", a runtime for "how long"...) go first, each
+        # group still best first: BM25 alone ranked a paragraph that says "the director"
+        # four times above the credits line "Director: Kiyotaka Oshiyama"; for "how long
+        # is it" a remark on the pacing led before "58 min".
+        first = [h for h in hits if h.answers_kind and h.score >= ANSWER_KIND_FLOOR * best]
+        ordered = first + [h for h in hits if h not in first]
+        return View(tuple(ordered), False, confident)
+
+    def _visible(self, term: str) -> bool:
+        return term in self.index.vocab and term not in self.spoiler_only
 
     def _answer_kind(self, question: str, asked: frozenset[str]) -> Callable[[str], bool] | None:
         """What a sentence must hold to answer the question, by its question words: a name
@@ -351,8 +368,9 @@ class Retriever:
             for _, present in analysed.sentences
         ]
         scores = np.array(lexical)
-        if question_vector is not None and self.semantic is not None:
-            cosines = self.semantic.sentence_vectors(chunk_id) @ question_vector
+        vectors = self.semantic.dense.sentences if self.semantic else None
+        if question_vector is not None and vectors is not None:
+            cosines = vectors.of(chunk_id) @ question_vector
             scores = LEXICAL_SHARE * scores + (1 - LEXICAL_SHARE) * cosines
         return analysed.sentences[int(np.argmax(scores))][0] if len(scores) else ""
 
@@ -363,24 +381,34 @@ class _Ask(NamedTuple):
     total_idf: float
 
 
+class _Found(NamedTuple):
+    """What one search works out once, for both of its views."""
+
+    question: str
+    words: tuple[QueryWord, ...]
+    weights: dict[str, float]
+    lexical: list[tuple[int, float]]  # BM25's best candidates over every chunk
+    question_vector: np.ndarray | None
+    cosines: np.ndarray | None  # every chunk's cosine to the question
+    highlights: dict[int, tuple[str, bool]]  # chunk id -> (best sentence, answers the kind)
+
+
 def _fused(
     index: PostingsIndex,
     weights: Mapping[str, float],
     lexical: Sequence[tuple[int, float]],
     cosines: np.ndarray,
-    dense: DenseIndex,
+    nearest: np.ndarray,
 ) -> list[tuple[int, float]]:
-    """Candidates from both halves, each half's scores scaled to 0-1 over them, then
-    weighted LEXICAL_SHARE : 1 - LEXICAL_SHARE; best first, ties by chunk id.
+    """Candidates from both halves (BM25's best, the `nearest` by cosine), each half's
+    scores scaled to 0-1 over them, then weighted LEXICAL_SHARE : 1 - LEXICAL_SHARE;
+    best first, ties by chunk id.
 
     BM25 is scaled by its best candidate (zero stays zero: no term matched), cosine
     from the lowest candidate to the highest, so each half spans the same range
     whatever the question.
     """
-    ids = np.union1d(
-        np.fromiter((i for i, _ in lexical), np.int64, len(lexical)),
-        dense.top(cosines, CANDIDATES),
-    )
+    ids = np.union1d(np.fromiter((i for i, _ in lexical), np.int64, len(lexical)), nearest)
     bm25 = index.scores_for(weights, ids) if weights else np.zeros(len(ids))
     near = cosines[ids].astype(np.float64)
     low, high = near.min(), near.max()

@@ -1,5 +1,6 @@
 """/ask, its autocomplete, and the message command "Ask about this"."""
 
+import asyncio
 import datetime as dt
 from typing import TYPE_CHECKING
 
@@ -51,7 +52,9 @@ async def send_answer(
     bot = interaction.client
     allowed = await allowed_spoilers(interaction)
     try:
-        lookup = look_up(bot.retriever, question)
+        # In a worker thread: the model's forward pass (2-3 ms) releases the GIL, so a
+        # burst of asks is embedded on both cores while the loop keeps acknowledging.
+        lookup = await asyncio.to_thread(look_up, bot.retriever, question)
     except QuestionError as exc:
         await reply(interaction, str(exc))
         return
