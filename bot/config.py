@@ -5,6 +5,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from dotenv import load_dotenv
 
@@ -86,8 +87,17 @@ def semantic(env: Mapping[str, str] = os.environ) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """A database URL with its password replaced, for logs."""
-    return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", url)
+    """A database URL with its password replaced, for logs (user:password@ and, as libpq
+    also reads it, ?password=)."""
+    url = re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)
+
+
+def url_password(url: str) -> str | None:
+    """The password a database URL carries, in either form, to keep it out of logs."""
+    parts = urlsplit(url)
+    given = parse_qs(parts.query).get("password")
+    return parts.password or (given[0] if given else None)
 
 
 def load_env(env_file: Path | None = None) -> None:
@@ -127,10 +137,12 @@ def shards(env: Mapping[str, str] = os.environ) -> Shards | None:
         return Shards(count, tuple(range(count)))
     ids: list[int] = []
     for part in ids_text.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        match = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
         if not match:
             raise ConfigError(f"SHARD_IDS must look like 0,2 or 0-3, not {ids_text!r}")
         first, last = int(match[1]), int(match[2] or match[1])
+        if last >= count or first > last:
+            raise ConfigError(f"SHARD_IDS {ids_text!r}: each shard must be below {count}")
         ids += range(first, last + 1)
     if not ids or len(set(ids)) != len(ids) or max(ids) >= count:
         raise ConfigError(
@@ -143,7 +155,7 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     text = env.get(name, "").strip()
     if not text:
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
         raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {text!r}")
     return int(text)
 
@@ -162,7 +174,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
             "Reset Token) and put it on one line in .env: DISCORD_TOKEN=the.token.itself"
         )
     guild = env.get("DISCORD_GUILD_ID", "").strip()
-    if guild and not guild.isdigit():
+    if guild and not (guild.isascii() and guild.isdigit()):
         raise ConfigError(
             f"DISCORD_GUILD_ID must be a server id (digits only), not {guild!r}; "
             "enable Developer Mode in Discord and use 'Copy Server ID'."

@@ -110,7 +110,7 @@ def server_switch(postgres_server):
     """The throwaway server's stop() and start(); it is running again after the test."""
     _, cluster = postgres_server
     if cluster is None:
-        pytest.skip("stopping the server needs the throwaway cluster, not TEST_DATABASE_URL")
+        _unavailable("stopping the server needs the throwaway cluster, not TEST_DATABASE_URL")
     running = [True]
 
     class Switch:

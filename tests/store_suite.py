@@ -100,7 +100,8 @@ async def test_purging_removes_only_what_is_older_than_the_cutoff(store):
     )
     await store.record_vote(Vote(1, "k", 1, old))
     await store.record_vote(Vote(2, "k", 1, new))
-    assert await store.purge(NOW - dt.timedelta(days=90)) == 2
+    await store.record_vote(Vote(1, "late", -1, new))  # a recent vote on an old question
+    assert await store.purge(NOW - dt.timedelta(days=90)) == 3
     dump = await store.dump()
     assert [a.question for a in dump.asks] == ["new"] and [v.ask_id for v in dump.votes] == [2]
 

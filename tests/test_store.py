@@ -193,3 +193,18 @@ async def test_asks_recorded_in_one_batch_are_all_kept(store):
     await store.record_vote(Vote(3, "k", -1, now))
     report = await store.report(now - dt.timedelta(days=1))
     assert (report.asked, report.unanswered, report.down) == (500, 250, 1)
+
+
+@pytest.mark.parametrize("deleted", [("-wal",), ("-wal", "-shm")])
+async def test_a_wal_deleted_under_a_running_bot_is_noticed_too(tmp_path, deleted):
+    path = tmp_path / "p.sqlite3"
+    store = SqliteStore(path)
+    await store.set_spoilers(1, True)
+    for suffix in deleted:
+        os.unlink(f"{path}{suffix}")
+    await store.spoiler_setting(1, None, (0, 0))  # a read, not "disk I/O error"
+    await store.set_spoilers(2, True)
+    await store.close()
+    again = SqliteStore(path)
+    assert (await again.spoiler_setting(2, None, (0, 0))).member
+    await again.close()

@@ -3,6 +3,7 @@ only a shared server brings (migrations under a lock, outages, copying from SQLi
 
 import asyncio
 import datetime as dt
+import sqlite3
 import subprocess
 import sys
 import time
@@ -105,4 +106,29 @@ async def test_db_copy_moves_everything_from_a_sqlite_file(tmp_path, database_ur
     dump = await store.dump()
     assert dump.spoilers_on == (1, 2, 3) and dump.spoiler_channels == ((10, 20),)
     assert [a.question for a in dump.asks] == ["who directed it"] and len(dump.votes) == 1
+    await store.close()
+
+
+async def test_a_password_given_as_a_url_parameter_is_not_shown_either(tmp_path):
+    url = f"postgresql://bot@/lookback?host={tmp_path}&password=hunter2"
+    with pytest.raises(StoreError) as raised:
+        await PostgresStore.open(url)
+    assert "hunter2" not in str(raised.value) and "password=***" in str(raised.value)
+
+
+async def test_db_copy_reads_an_old_file_without_migrating_it(tmp_path, database_url):  # noqa: F811
+    old = tmp_path / "v1.sqlite3"
+    with sqlite3.connect(old) as db:
+        db.execute("CREATE TABLE spoiler_prefs (user_id INTEGER PRIMARY KEY, spoilers INTEGER "
+                   "NOT NULL, updated_at TEXT NOT NULL DEFAULT 'x')")  # fmt: skip
+        db.execute("INSERT INTO spoiler_prefs (user_id, spoilers) VALUES (7, 1), (8, 0)")
+        db.execute("PRAGMA user_version = 1")
+    before = old.read_bytes()
+    env = {"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"}
+    command = [sys.executable, "-m", "bot", "db", "copy", "--from", str(old)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert old.read_bytes() == before  # read, not migrated
+    store = await PostgresStore.open(database_url)
+    assert (await store.dump()).spoilers_on == (7,)
     await store.close()

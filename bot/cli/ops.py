@@ -3,6 +3,8 @@ the commands with Discord from one place."""
 
 import argparse
 import asyncio
+import sqlite3
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,11 +35,19 @@ def run_db_copy(args: argparse.Namespace) -> int:
     async def copy() -> str:
         from bot.store.sqlite import SqliteStore
 
-        sqlite = SqliteStore(source)
-        try:
-            dump = await sqlite.dump()
-        finally:
-            await sqlite.close()
+        # Read from a copy: opening the file itself would migrate it and switch it to WAL.
+        with tempfile.TemporaryDirectory() as tmp:
+            copied = Path(tmp) / source.name
+            with (
+                sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src,
+                sqlite3.connect(copied) as dst,
+            ):
+                src.backup(dst)
+            sqlite = SqliteStore(copied)
+            try:
+                dump = await sqlite.dump()
+            finally:
+                await sqlite.close()
         target = await open_store(settings)
         try:
             await target.load(dump)

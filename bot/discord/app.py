@@ -10,13 +10,14 @@ import gc
 import logging
 import math
 import signal
+import socket
 from typing import TYPE_CHECKING, NamedTuple
 
 import aiohttp
 import discord
 from discord import app_commands
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, load_settings, url_password
 from bot.core.corpus import CorpusError
 from bot.core.index_cache import EMBED_AT_START, open_retriever
 from bot.core.progress import Progress
@@ -30,7 +31,7 @@ from bot.discord.info import help_, sources
 from bot.discord.pages import AnswerPages, MoreResults
 from bot.discord.replies import reply
 from bot.discord.spoilers import spoilers
-from bot.store import open_store
+from bot.store import Store, open_store
 
 if TYPE_CHECKING:
     from bot.store.cluster import Cluster
@@ -109,13 +110,23 @@ class LookBackBot(discord.Client):
         add_commands(self.tree)
         self._tasks: set[asyncio.Task] = set()
         self.cluster: Cluster | None = None
+        # Opened by setup_hook; close() may run before it got that far.
+        self.store: Store | None = None
+        self.ask_log: AskLog | None = None
 
     async def setup_hook(self) -> None:
+        self.store = await open_store(self.settings.store)
+        if self.settings.store.database_url:  # processes share PostgreSQL: join them
+            from bot.store.cluster import Cluster  # psycopg is an optional dependency
+
+            shards = self.settings.shards
+            self.cluster = Cluster(self.store, ",".join(map(str, shards.ids)) if shards else "all")
+            # Read before the corpus: a reload asked for meanwhile is not taken as done.
+            self._generation = await self.cluster.wanted()
         # A corpus too large to embed in a few seconds starts on BM25 alone; its vectors
         # are then computed by a background reload, which serves them when done.
         served = _open(self.settings, embed_limit=EMBED_AT_START)
         self._serve(served)
-        self.store = await open_store(self.settings.store)
         self.ask_log = AskLog(self.store, self.settings.store.feedback_days)
         self._spawn(self.ask_log.run())
         self.reloader = Reloader(
@@ -127,8 +138,12 @@ class LookBackBot(discord.Client):
         # A maintainer who edits the corpus sends SIGHUP (one process) or runs
         # `python -m bot reload` (every process on one PostgreSQL).
         self.loop.add_signal_handler(signal.SIGHUP, self.reloader.request)
-        if self.settings.store.database_url:  # processes share PostgreSQL: join them
-            await self._join_cluster(served)
+        if self.cluster is not None:
+            retriever = served.retriever
+            await self.cluster.report(
+                self._generation, retriever.key, len(retriever.corpus.chunks), None
+            )
+            self.cluster.start(self.reloader.request, self._generation)
         if self.settings.semantic and served.retriever.semantic is None:
             self.reloader.request()
         # systemd and `kill` stop with SIGTERM: close cleanly, writing what is held.
@@ -137,18 +152,6 @@ class LookBackBot(discord.Client):
         if shards is None or 0 in shards.ids:  # several processes: one syncs, not each
             names = await sync_commands(self.tree, self.settings.guild_id)
             log.info("synced commands: %s", ", ".join(names))
-
-    async def _join_cluster(self, served: Served) -> None:
-        from bot.store.cluster import Cluster  # psycopg is an optional dependency
-
-        shards = self.settings.shards
-        names = ",".join(map(str, shards.ids)) if shards else "all"
-        self.cluster = Cluster(self.store, names)
-        self._generation = await self.cluster.wanted()  # the corpus just read is current
-        await self.cluster.report(
-            self._generation, served.retriever.key, len(served.retriever.corpus.chunks), None
-        )
-        self.cluster.start(self.reloader.request, self._generation)
 
     def _settled(self, generation: int, error: Exception | None) -> None:
         """A reload is done (or failed, leaving the previous corpus serving): say so."""
@@ -190,8 +193,9 @@ class LookBackBot(discord.Client):
             task.cancel()
         if self.cluster is not None:
             await self.cluster.close()
-        if hasattr(self, "store"):
+        if self.ask_log is not None:
             await self.ask_log.flush()
+        if self.store is not None:
             await self.store.close()
         await super().close()
 
@@ -259,7 +263,7 @@ def make_bot(settings: Settings) -> LookBackBot:
 
 
 def _setup_logging(settings: Settings) -> None:
-    password = settings.store.database_url and _password(settings.store.database_url)
+    password = settings.store.database_url and url_password(settings.store.database_url)
     discord.utils.setup_logging(formatter=RedactingFormatter(settings.token, password or ""))
 
 
@@ -307,15 +311,9 @@ def _explained(settings: Settings, bot: LookBackBot | None, run):
             f"applications.commands scope; this link adds it that way: "
             f"{invite_url(bot.application_id if bot else None)}"
         ) from None
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+    except (aiohttp.ClientError, ConnectionError, socket.gaierror, TimeoutError) as exc:
         raise ConfigError(
             f"Cannot reach Discord ({type(exc).__name__}: {exc}). Check this machine's "
             "network and DNS, and that HTTPS to discord.com and gateway.discord.gg is "
             "allowed; behind a proxy, set DISCORD_PROXY=http://host:port in .env."
         ) from None
-
-
-def _password(url: str) -> str | None:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).password

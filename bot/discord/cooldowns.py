@@ -1,6 +1,7 @@
 """Per-member rate limits for /ask."""
 
 from collections import OrderedDict
+from collections.abc import Hashable
 
 import discord
 from discord import app_commands
@@ -18,12 +19,12 @@ class MemberCooldowns:
 
     def __init__(self, rate: int, per: float) -> None:
         self.rate, self.per = rate, per
-        self._buckets: OrderedDict[int, tuple[float, app_commands.Cooldown]] = OrderedDict()
+        self._buckets: OrderedDict[Hashable, tuple[float, app_commands.Cooldown]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def use(self, member_id: int, now: float) -> float | None:
+    def use(self, member_id: Hashable, now: float) -> float | None:
         """Count one use at `now` (epoch seconds); the seconds to wait if over the rate."""
         while self._buckets:
             last_used, _ = next(iter(self._buckets.values()))
@@ -37,7 +38,10 @@ class MemberCooldowns:
 
     def check(self, interaction: discord.Interaction) -> bool:
         """An app command check: CommandOnCooldown, as discord.py's own cooldown raises."""
-        retry_after = self.use(interaction.user.id, interaction.created_at.timestamp())
+        # By server (or DM) and member: every interaction of one key reaches one shard, so
+        # a process's buckets are right even when shards run in several processes.
+        key = (interaction.guild_id or 0, interaction.user.id)
+        retry_after = self.use(key, interaction.created_at.timestamp())
         if retry_after is not None:
             raise app_commands.CommandOnCooldown(
                 app_commands.Cooldown(self.rate, self.per), retry_after

@@ -154,15 +154,23 @@ class Cluster:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    self.store.url, autocommit=True
+                    self.store.url, autocommit=True, connect_timeout=5
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
-                    # Notifications sent while no one listened are lost: catch up first.
-                    handled = self._catch_up(on_reload, handled, await self.wanted())
                     delay = RECONNECT_S[0]
-                    async for notify in conn.notifies():
-                        handled = self._catch_up(on_reload, handled, int(notify.payload))
-            except (psycopg.Error, StoreUnavailable, OSError) as exc:
+                    while True:
+                        # Notifications sent while no one listened are lost, and a
+                        # connection cut without a word (a failover, a NAT) waits for
+                        # ever: ask on this connection now and then, and catch up.
+                        async with asyncio.timeout(10):
+                            row = await (
+                                await conn.execute("SELECT generation FROM bot_reload")
+                            ).fetchone()
+                        handled = self._catch_up(on_reload, handled, int(row[0]) if row else 0)
+                        async for notify in conn.notifies(timeout=HEARTBEAT_S):
+                            if notify.payload.isdigit():
+                                handled = self._catch_up(on_reload, handled, int(notify.payload))
+            except (psycopg.Error, StoreUnavailable, OSError, TimeoutError) as exc:
                 log.warning("reload listener lost the database (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_S[1])

@@ -59,18 +59,22 @@ class PostgresStore(SqlStore):
             open=False,
             kwargs={"autocommit": True, "connect_timeout": int(CONNECT_TIMEOUT_S)},
             check=AsyncConnectionPool.check_connection,
-            reconnect_timeout=0,  # keep trying for ever: the server may be down for a while
+            # Keep trying (with backoff) through a long outage, not just a few seconds.
+            reconnect_timeout=24 * 3600,
             name="lookback",
         )
         store = cls(url, pool)
         try:
             await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
             await store._migrate()
-        except (PoolTimeout, psycopg.OperationalError) as exc:
+        except (PoolTimeout, psycopg.Error) as exc:
             await pool.close()
+            if isinstance(exc, PoolTimeout):  # the pool says only that it waited: ask why
+                exc = await _connect_error(url) or exc
             raise StoreError(
-                f"cannot reach the PostgreSQL server at {store.name}: "
-                f"{_reason(exc)}. Check DATABASE_URL and that the server is running."
+                f"cannot use the PostgreSQL database at {store.name}: "
+                f"{_reason(exc)}. Check DATABASE_URL, that the server is running, and that "
+                "the user may create tables there."
             ) from None
         except StoreError:
             await pool.close()
@@ -134,6 +138,16 @@ class PostgresStore(SqlStore):
 
     async def close(self) -> None:
         await self.pool.close()
+
+
+async def _connect_error(url: str) -> psycopg.Error | None:
+    """The error one plain connection attempt gives, if any."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(url, connect_timeout=int(CONNECT_TIMEOUT_S))
+    except psycopg.Error as exc:
+        return exc
+    await conn.close()
+    return None
 
 
 def _reason(exc: BaseException) -> str:

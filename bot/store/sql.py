@@ -46,8 +46,8 @@ RECORD_VOTE = (
     "ON CONFLICT (ask_id, member_key) DO UPDATE "
     "SET vote = excluded.vote, voted_at = excluded.voted_at"
 )
-PURGE = (
-    "DELETE FROM votes WHERE voted_at < ?",
+PURGE = (  # a vote goes with its question, however recent the vote
+    "DELETE FROM votes WHERE voted_at < ? OR ask_id IN (SELECT ask_id FROM asks WHERE asked_at < ?)",
     "DELETE FROM asks WHERE asked_at < ?",
 )
 REPORT_TOTALS = (
@@ -230,7 +230,7 @@ class SqlStore(ABC):
 
     async def purge(self, before: dt.datetime) -> int:
         at = self._time(before)
-        return await self._write(*((query, (at,)) for query in PURGE))
+        return await self._write(*((query, (at,) * query.count("?")) for query in PURGE))
 
     async def report(self, since: dt.datetime, top: int = 10) -> FeedbackReport:
         at = self._time(since)

@@ -99,14 +99,33 @@ class SqliteStore(SqlStore):
                 db.execute("ROLLBACK")
                 raise
 
+    def _reopen(self) -> None:
+        """Both connections anew, when the file (or its WAL) is not the one they have open:
+        a connection left on a deleted WAL fails every statement ("disk I/O error").
+        Called with the write lock held."""
+        if self._identity() == self._db_identity == self._reader_identity:
+            return  # another caller did it meanwhile
+        log.warning(
+            "the database %s (or its -wal file) was deleted or replaced while the bot ran; "
+            "opening it anew (what the deleted file held is gone)",
+            self.path,
+        )
+        self._reader.close()
+        self._db.close()
+        self._db, self._db_identity = self._connect(migrate=True)
+        self._reader, self._reader_identity = self._connect()
+
+    def _reopen_locked(self) -> None:
+        with self._lock:
+            self._reopen()
+
     # --- reads: on the caller's thread, never waiting for a writer ---------------------
 
     async def _read(self, query: str, params: Sequence[Any] = (), bulk: bool = False) -> list:
         try:
             if self._identity() != self._reader_identity:
-                self._reader.close()
-                # A new file has no writers to wait for: making its schema here is quick.
-                self._reader, self._reader_identity = self._connect(migrate=True)
+                # Off the event loop: reopening takes the write lock and may migrate.
+                await asyncio.to_thread(self._reopen_locked)
             return self._reader.execute(query, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot read {self.path}: {exc}") from None
@@ -118,13 +137,7 @@ class SqliteStore(SqlStore):
         with self._lock:
             for _ in range(2):  # once more if the file was deleted meanwhile
                 if self._identity() != self._db_identity:
-                    log.warning(
-                        "the database %s was deleted or replaced while the bot ran; "
-                        "opening it anew (what the old file held is gone)",
-                        self.path,
-                    )
-                    self._db.close()
-                    self._db, self._db_identity = self._connect(migrate=True)
+                    self._reopen()
                 changed = self._transaction(statements)
                 if self._identity() == self._db_identity:
                     return changed
