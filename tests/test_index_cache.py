@@ -271,3 +271,24 @@ def test_a_seal_key_others_could_read_or_write_is_replaced(opened, corpus_copy, 
     assert opened(corpus_copy)[1] == "built"
     assert key.read_bytes() != old and key.stat().st_mode & 0o777 == 0o600
     assert opened(corpus_copy)[1] == "cache"
+
+
+@pytest.mark.parametrize(
+    "arrays",
+    [
+        {"key": np.array(0.5)},  # a key of the wrong type
+        {"doc": np.array(3)},  # a 0-d array where a column belongs
+        {"vocab_ends": np.array([10**9])},  # vocabulary ends past its text
+        {"offsets": np.array([5, 2, 1])},  # postings that run backwards
+    ],
+)
+def test_a_file_this_bot_sealed_but_damaged_is_rebuilt_not_served(
+    opened, corpus_copy, tmp_path, arrays
+):
+    """Past the seal (as if our own write went wrong): malformed arrays still mean a
+    rebuild, never a traceback or a half-read index."""
+    built, _ = opened(corpus_copy)
+    path = cache_path(tmp_path / "cache", corpus_copy)
+    _forge(path, (tmp_path / "cache" / "secret.key").read_bytes(), **arrays)
+    retriever, how = opened(corpus_copy)
+    assert how == "built" and retriever.corpus == built.corpus

@@ -288,7 +288,7 @@ def _parse(raw: BinaryIO, key: str, manifest: Manifest) -> Built | None:
             f["weights"],
             f["idf"],
             len(chunks),
-        )
+        ).check()
         model = str(f["model"])
         sentences = None
         if model and len(f["sentence_offsets"]):
@@ -362,4 +362,7 @@ def _pack(name: str, strings: Sequence[str]) -> dict[str, np.ndarray]:
 
 def _unpack(blob: np.ndarray, ends: np.ndarray) -> list[str]:
     text = blob.tobytes().decode()
-    return [text[a:b] for a, b in pairwise([0, *ends.tolist()])]
+    bounds = [0, *ends.tolist()]
+    if bounds[-1] != len(text) or any(a > b for a, b in pairwise(bounds)):
+        raise ValueError("packed strings do not fit their text")
+    return [text[a:b] for a, b in pairwise(bounds)]

@@ -116,6 +116,23 @@ class PostingsIndex:
         tf *= idf[term_of]
         return cls(list(vocab), offsets, doc_ids, tf, idf, n)
 
+    def check(self) -> "PostingsIndex":
+        """Itself, if its arrays fit together (for an index read back from a file)."""
+        n_terms = len(self.vocab)
+        offsets, doc_ids = self.offsets, self.doc_ids
+        if (
+            len(self.vocab) != len(self.idf)
+            or offsets.shape != (n_terms + 1,)
+            or offsets[0] != 0
+            or (np.diff(offsets) < 0).any()
+            or offsets[-1] != len(doc_ids)
+            or len(self.weights) != len(doc_ids)
+            or (len(doc_ids) and not 0 <= doc_ids.min() <= doc_ids.max() < self.n_docs)
+            or not np.isfinite(self.weights).all()
+        ):
+            raise ValueError("the postings do not fit together")
+        return self
+
     def term_idf(self, term: str) -> float:
         tid = self.vocab.get(term)
         return self.max_idf if tid is None else float(self.idf[tid])
