@@ -228,3 +228,12 @@ def test_blank_or_mistyped_manifest_values_are_refused(nested, head, entries, me
     (nested / "manifest.toml").write_text(head + entries, encoding="utf-8")
     with pytest.raises(CorpusError, match=message):
         load_corpus(nested)
+
+
+def test_a_title_that_names_the_twist_is_warned_about(make_corpus):
+    directory = make_corpus(
+        {"a.txt": "A long enough paragraph about the film and its music."},
+        entry("a", "a.txt").replace('title = "a title"', 'title = "The secret twin revealed"'),
+    )
+    warnings = load_corpus(directory).warnings
+    assert any("'a' names the twist (twist)" in w for w in warnings), warnings

@@ -178,6 +178,11 @@ def read_manifest(directory: Path, read: Reader = read_bytes) -> Manifest:
         f"{path} has no [[documents]] entry in {MANIFEST}; skipped (add an entry to serve it)"
         for path in sorted(directory.glob("*.txt"))
         if path.resolve() not in listed
+    ) + tuple(
+        f"{manifest_path}: the title or source of {d.id!r} names the twist ({group}), and "
+        "citations and /sources show it outside spoiler tags: reword it"
+        for d in documents
+        if (group := spoiler_group(f"{d.title}. {d.source}", spoiler_terms))
     )
     return Manifest(
         film=film["title"],

@@ -39,6 +39,7 @@ _SAFE_URL = re.compile(r"https?://[^\s()<>|\\*_`~\[\]]+")
 _ECHO_BUDGET = 700  # the quoted question: 300 characters, each at most two once escaped
 EXCERPT_CHARS = 400  # a longer passage is trimmed to the sentences around its best one
 _LEAD_CHARS = 500  # the answer line
+_HINT_CHARS = 1000
 
 
 class Field(NamedTuple):
@@ -236,7 +237,7 @@ def _description(
         lines += _lead(answer)
     if answer.abstained:
         lines.append(DONT_KNOW)
-        lines.append(escape(answer.hint))
+        lines.append(truncate(escape(answer.hint), _HINT_CHARS))  # a manifest's topics
     elif answer.withheld and not public:
         lines.append(withheld_notice(answer, spoiler_hint))
     return "\n".join(lines)

@@ -54,12 +54,13 @@ class Speller:
         """The closest term with the same initial, or `word` when none is close enough."""
         if len(word) < MIN_LENGTH or word in self.keep:
             return word
-        if word not in self._memo:
+        corrected = self._memo.get(word)
+        if corrected is None:  # (a local, not the memo: another thread may clear it)
             if len(self._memo) >= MEMO_MAX:
                 self._memo.clear()
             close = difflib.get_close_matches(word, self._shortlist(word), 1, self.cutoff)
-            self._memo[word] = close[0] if close else word
-        return self._memo[word]
+            corrected = self._memo[word] = close[0] if close else word
+        return corrected
 
     def correct_all(self, words: Iterable[str], new: int = NEW_PER_QUESTION) -> dict[str, str]:
         """Each word's correction; only the first `new` words not seen before are worked

@@ -52,11 +52,12 @@ class Suggester:
     def suggest(self, typed: str, spoilers: bool, limit: int = MAX_CHOICES) -> list[str]:
         """At most `limit` questions for what is typed so far, the typed text itself first."""
         offered = [s for s in self.suggestions if spoilers or not s.spoiler]
+        still_typing = bool(typed) and not typed[-1].isspace()  # the last word is a prefix
         typed = " ".join(typed.split())
         if not typed:
             return [s.text for s in offered[: min(limit, EMPTY_BOX)]]
         words = analysis.surface_words(typed)
-        partial = analysis.normalize(words[-1]) if words and not typed[-1].isspace() else ""
+        partial = analysis.normalize(words[-1]) if words and still_typing else ""
         stems = analysis.words(typed)
         scored = [(-_score(s, stems, partial), n, s.text) for n, s in enumerate(offered)]
         ranked = [text for score, _, text in sorted(scored) if score < 0]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.discord.replies import reply
+from bot.discord.replies import SAVE_FAILED, reply
 from bot.store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -19,8 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("lookback")
 
 NOT_ALLOWED = "Only members who can manage this server can change the bot's settings."
-SAVE_FAILED = "I couldn't save that just now, so nothing changed. Please try again in a moment."
-READ_FAILED = "I couldn't read the settings just now. Please try again in a moment."
+SETTINGS_UNREADABLE = "I couldn't read the settings just now. Please try again in a moment."
 
 config = app_commands.Group(
     name="config",
@@ -74,7 +73,7 @@ async def show(interaction: "discord.Interaction[LookBackBot]") -> None:
         channels = await bot.store.spoiler_channels(interaction.guild_id)
     except StoreUnavailable as exc:
         log.warning("could not read the server's settings: %s", exc)
-        await reply(interaction, READ_FAILED)
+        await reply(interaction, SETTINGS_UNREADABLE)
         return
     listed = ", ".join(f"<#{c}>" for c in channels) or "none"
     days = bot.settings.store.feedback_days

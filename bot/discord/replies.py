@@ -6,6 +6,8 @@ import discord
 
 from bot.core.render import Message
 
+SAVE_FAILED = "I couldn't save that just now, so nothing changed. Please try again in a moment."
+
 
 def discord_kwargs(message: Message) -> dict[str, Any]:
     """The rendered message as keyword arguments for discord.py's send methods."""

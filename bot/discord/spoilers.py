@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import discord
 from discord import app_commands
 
-from bot.discord.replies import reply
+from bot.discord.replies import SAVE_FAILED, reply
 from bot.store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ SPOILERS_OFF = (
     "how many it kept back. Turn them on with `/spoilers on`. (Off is the default, so "
     "nothing about you is stored.)"
 )
-SAVE_FAILED = "I couldn't save that just now, so nothing changed. Please try again in a moment."
 READ_FAILED = (
     "I couldn't read your spoiler setting just now, so I left spoilers out. "
     "Please try again in a moment."
