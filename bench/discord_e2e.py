@@ -28,7 +28,6 @@ import gc
 import json
 import shutil
 import statistics
-import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -37,6 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from bot.config import DEFAULT_CORPUS
+from bot.core import bench
+from bot.core.bench import callgrind_control, callgrind_total
 from bot.core.evaluation import load_eval_set
 from bot.core.index_cache import open_retriever
 from tests.bot_process import BotProcess
@@ -47,12 +48,7 @@ QUESTIONS = [q.question for q in load_eval_set(DEFAULT_CORPUS).questions]
 BURST = 50
 # Callgrind with instrumentation off until the bursts: start-up runs at near full speed.
 # Its files land in the bot's working folder (callgrind.out, then .1 for the dump).
-CALLGRIND = (
-    "valgrind",
-    "--tool=callgrind",
-    "--instr-atstart=no",
-    "--callgrind-out-file=callgrind.out",
-)
+CALLGRIND = (*bench.CALLGRIND, "--callgrind-out-file=callgrind.out")
 SLOWDOWN_DEADLINE_S = 300.0  # Discord's 3 s, for a bot that callgrind slows ~50x
 
 
@@ -192,30 +188,18 @@ async def count_instructions(bursts: int, env: dict[str, str]) -> dict:
         assert bot.process is not None
         pid = str(bot.process.pid)
         await one_by_one(fake, 100)
-        _callgrind_control("--instr=on", pid)
+        callgrind_control("--instr=on", pid)
         for b in range(bursts):
             await burst(fake, b)
-        _callgrind_control("--instr=off", pid)
-        _callgrind_control("--dump", pid)
+        callgrind_control("--instr=off", pid)
+        callgrind_control("--dump", pid)
         await bot.stop()  # callgrind writes its last file on exit
-        total = sum(_callgrind_total(f) for f in bot.workdir.glob("callgrind.out*"))
+        total = sum(callgrind_total(f) for f in bot.workdir.glob("callgrind.out*"))
     return {
         "instructions_per_ask": round(total / (BURST * bursts)),
         "asks": BURST * bursts,
         "violations": fake.violations,
     }
-
-
-def _callgrind_control(*args: str) -> None:
-    subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
-
-
-def _callgrind_total(path: Path) -> int:
-    """The instruction total of one callgrind dump (its `totals:` line)."""
-    for line in path.read_text().splitlines():
-        if line.startswith("totals:"):
-            return int(line.split()[1])
-    return 0
 
 
 def main() -> None:

@@ -140,12 +140,23 @@ def test_bench_json_reports_both_engines_and_start_up_for_every_corpus():
     for row in data["rows"]:
         assert row["build_s"] >= 0 and row["p50_ms"] <= row["p99_ms"]
     assert data["machine"]["cpus"] >= 1
-    [startup] = data["startup"]
-    assert startup["chunks"] >= 300 and startup["cached_s"] > 0 and startup["cache_mb"] > 0
+    shipped, synthetic = data["startup"]
+    assert (shipped["corpus"], shipped["chunks"]) == ("shipped", 32)
+    assert synthetic["corpus"] == "synthetic" and synthetic["chunks"] >= 300
+    assert all(s["cached_s"] > 0 and s["cache_mb"] > 0 for s in data["startup"])
     search = {(r["engine"], r["chunks"]): r for r in data["search"]}
     assert {("lexical", 32), ("hybrid", 32), ("hybrid", 300)} == set(search)
     assert search[("hybrid", 300)]["vectors_mb"] == 300 * 384 * 4 / 2**20
     assert all(r["p50_ms"] <= r["p99_ms"] for r in search.values())
+
+
+@pytest.mark.skipif(not shutil.which("callgrind_control"), reason="needs valgrind")
+def test_bench_counts_instructions_per_search_under_callgrind():
+    result = run("bench", "--sizes", "", "--lexical", "--instructions", "--json")
+    assert result.returncode == 0, result.stderr
+    counted = json.loads(result.stdout)["instructions_per_search"]
+    assert set(counted) == {"lexical"}  # a search costs ~0.9 M; start-up, counted, 1000x that
+    assert 100_000 < counted["lexical"] < 10_000_000
 
 
 def test_an_installed_copy_keeps_its_corpus_and_cache_in_the_folder_it_runs_in(tmp_path):

@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--sizes", default="1000,10000,100000", help="synthetic corpus sizes")
     bench.add_argument("--queries", type=int, default=200, help="queries per size")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument(
+        "--instructions", action="store_true", help="count instructions per search (valgrind)"
+    )
     return parser
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.core.answer import MAX_PASSAGES
 from bot.core.corpus import Chunk, Corpus, Document, load_corpus
 from bot.core.embedding import DIMENSIONS, Embedder
 from bot.core.evaluation import load_eval_set
@@ -172,6 +173,7 @@ def _p(latencies: list[float]) -> tuple[float, float]:
 class Startup:
     """`python -m bot ask` on a text corpus, as a process: cold, then with the index cached."""
 
+    corpus: str  # "shipped", or "synthetic" (generated pseudo-English paragraphs)
     chunks: int  # passages the corpus yielded
     cold_s: float  # empty cache: read, chunk, analyse, index, write the cache, answer
     cached_s: float  # the same again, the cache current
@@ -180,10 +182,17 @@ class Startup:
 
 def measure_startup(n_paragraphs: int, seed: int) -> Startup:
     with tempfile.TemporaryDirectory() as tmp:
-        corpus, cache = Path(tmp) / "corpus", Path(tmp) / "cache"
+        corpus = Path(tmp) / "corpus"
         corpus.mkdir()
         write_text_corpus(corpus, n_paragraphs, seed)
-        env = {**os.environ, "INDEX_CACHE_DIR": str(cache)}
+        return startup_of(corpus, "synthetic")
+
+
+def startup_of(corpus: Path, name: str) -> Startup:
+    """Cold and cached start of the CLI on `corpus` (retrieval as configured: hybrid, or
+    lexical for a corpus too large to embed at start), with an index cache of its own."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "INDEX_CACHE_DIR": cache}
         command = [sys.executable, "-m", "bot", "ask", "--corpus", str(corpus), "what happened"]
 
         def run() -> float:
@@ -192,9 +201,9 @@ def measure_startup(n_paragraphs: int, seed: int) -> Startup:
             return time.perf_counter() - start
 
         cold_s, cached_s = run(), run()
-        [path] = cache.glob("index-*")
+        [path] = Path(cache).glob("index-*")
         chunks = len(peek(path, "doc"))
-        return Startup(chunks, cold_s, cached_s, path.stat().st_size / 2**20)
+        return Startup(name, chunks, cold_s, cached_s, path.stat().st_size / 2**20)
 
 
 @dataclass(frozen=True)
@@ -233,7 +242,7 @@ def hybrid_rows(corpus_dir: Path, sizes: Sequence[int], queries: int) -> list[Hy
     questions = [q.question for q in load_eval_set(corpus_dir).questions]
     lexical = Retriever(shipped.corpus, index=shipped.index)
     for engine, retriever in (("lexical", lexical), ("hybrid", shipped)):
-        latencies = _latencies(lambda q, r=retriever: r.search(" ".join(q), 20), [
+        latencies = _latencies(lambda q, r=retriever: r.search(" ".join(q), MAX_PASSAGES), [
             q.split() for q in (questions * 4)[: max(queries, len(questions))]
         ])  # fmt: skip
         vectors = retriever.semantic.dense.vectors.nbytes if retriever.semantic else 0
@@ -254,7 +263,7 @@ def _synthetic_hybrid(embedder: Embedder, size: int, queries: int) -> HybridRow:
     semantic = Semantic(embedder, DenseIndex(vectors))
     retriever = Retriever(corpus, index=PostingsIndex.build(docs), semantic=semantic)
     latencies = _latencies(
-        lambda q: retriever.search(" ".join(q), 20), queries_for(docs, queries, size)
+        lambda q: retriever.search(" ".join(q), MAX_PASSAGES), queries_for(docs, queries, size)
     )
     return HybridRow("hybrid", size, size / rate, vectors.nbytes / 2**20, *_p(latencies))
 
@@ -262,6 +271,63 @@ def _synthetic_hybrid(embedder: Embedder, size: int, queries: int) -> HybridRow:
 def _synthetic_chunk(n: int, words: Sequence[str]) -> Chunk:
     doc = Document("synthetic", "Synthetic", "a synthetic wiki", "wiki", Path("synthetic.txt"))
     return Chunk(doc, n + 1, 0, " ".join(words) + ".", None, None)
+
+
+CALLGRIND = ("valgrind", "--tool=callgrind", "--instr-atstart=no")
+_SEARCHER = "import sys; from bot.core.bench import searcher_child; searcher_child(*sys.argv[1:])"
+
+
+def instructions_per_search(corpus_dir: Path, engine: str) -> int:
+    """Instructions one `search` executes on the corpus (`engine` lexical or hybrid),
+    counted by callgrind over one warm pass of the tuning questions: repeatable to
+    0.1 %, where wall-clock time on a shared host swings by half."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        command = [*CALLGRIND, f"--callgrind-out-file={out}", sys.executable, "-c", _SEARCHER]
+        with subprocess.Popen(
+            [*command, str(corpus_dir), tmp, engine],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # valgrind's own summary
+            text=True,
+        ) as child:
+            assert child.stdin and child.stdout
+            child.stdout.readline()  # loaded and warmed up, instrumentation still off
+            callgrind_control("--instr=on", child.pid)
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            searches = int(child.stdout.readline())
+            callgrind_control("--instr=off", child.pid)
+            callgrind_control("--dump", child.pid)
+            child.stdin.close()
+        return sum(callgrind_total(f) for f in Path(tmp).glob("callgrind.out*")) // searches
+
+
+def searcher_child(corpus_dir: str, cache_dir: str, engine: str) -> None:
+    """The process `instructions_per_search` counts: searches when told to, then says
+    how many."""
+    retriever = open_retriever(Path(corpus_dir), Path(cache_dir), semantic=engine == "hybrid")
+    questions = [q.question for q in load_eval_set(Path(corpus_dir)).questions]
+    for question in questions:  # caches warm, as in a bot that has run a while
+        retriever.search(question, MAX_PASSAGES)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for question in questions:
+        retriever.search(question, MAX_PASSAGES)
+    print(len(questions), flush=True)
+    sys.stdin.readline()
+
+
+def callgrind_control(*args: str | int) -> None:
+    subprocess.run(["callgrind_control", *map(str, args)], check=True, capture_output=True)
+
+
+def callgrind_total(path: Path) -> int:
+    """The instruction total of one callgrind dump (its `totals:` line)."""
+    for line in path.read_text().splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    return 0
 
 
 def _hybrid_table(rows: list[HybridRow]) -> str:
@@ -281,7 +347,7 @@ def run_bench(args: argparse.Namespace, corpus_dir: Path) -> int:
     rows: list[Row] = []
     docs = [index_terms(c) for c in load_corpus(corpus_dir).chunks]
     rows += bench_one(len(docs), docs, queries_for(docs, args.queries, 0))
-    startups: list[Startup] = []
+    startups = [startup_of(corpus_dir, "shipped")]
     for size in sizes:
         docs = synthetic_corpus(size, seed=size)
         rows += bench_one(size, docs, queries_for(docs, args.queries, size))
@@ -289,6 +355,11 @@ def run_bench(args: argparse.Namespace, corpus_dir: Path) -> int:
         gc.collect()
         startups.append(measure_startup(size, seed=size))
     hybrid = hybrid_rows(corpus_dir, sizes, args.queries) if not args.lexical else []
+    engines = ("lexical",) if args.lexical else ("lexical", "hybrid")
+    instructions = {
+        engine: instructions_per_search(corpus_dir, engine)
+        for engine in (engines if args.instructions else ())
+    }
     machine = {
         "python": platform.python_version(),
         "machine": platform.machine(),
@@ -296,13 +367,24 @@ def run_bench(args: argparse.Namespace, corpus_dir: Path) -> int:
         "numpy": np.__version__,
     }
     if args.json:
-        rows_json, startup_json = [asdict(r) for r in rows], [asdict(s) for s in startups]
-        hybrid_json = [asdict(r) for r in hybrid]
-        print(json.dumps({"rows": rows_json, "startup": startup_json, "search": hybrid_json,
-                          "machine": machine}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "rows": [asdict(r) for r in rows],
+                    "startup": [asdict(s) for s in startups],
+                    "search": [asdict(r) for r in hybrid],
+                    "instructions_per_search": instructions,
+                    "machine": machine,
+                }
+            )
+        )
     else:
         tables = [_table(rows, machine), _startup_table(startups)]
-        print("\n\n".join(tables + ([_hybrid_table(hybrid)] if hybrid else [])))
+        tables += [_hybrid_table(hybrid)] if hybrid else []
+        if instructions:
+            counted = instructions.items()
+            tables.append("\n".join(f"instructions per search ({e}): {n:,}" for e, n in counted))
+        print("\n\n".join(tables))
     return 0
 
 
@@ -328,7 +410,7 @@ def _table(rows: list[Row], machine: dict) -> str:
 def _startup_table(startups: list[Startup]) -> str:
     lines = [f"{'start-up':10} {'chunks':>7} {'cold s':>8} {'cached s':>8} {'cache MB':>8}"]
     lines += [
-        f"{'ask':10} {s.chunks:7d} {s.cold_s:8.2f} {s.cached_s:8.2f} {s.cache_mb:8.1f}"
+        f"{s.corpus:10} {s.chunks:7d} {s.cold_s:8.2f} {s.cached_s:8.2f} {s.cache_mb:8.1f}"
         for s in startups
     ]
     return "\n".join(lines)

@@ -278,9 +278,14 @@ class Retriever:
                 weights[term] = max(weights.get(term, 0.0), weight)
         # Enough lexical candidates that those without spoilers number CANDIDATES too.
         lexical = self.index.top(weights, CANDIDATES + self._n_spoilers) if weights else []
-        question_vector = self.semantic.embed(question) if self.semantic else None
-        cosines = self.semantic.dense.cosines(question_vector) if self.semantic else None
-        found = _Found(question, words, weights, lexical, question_vector, cosines, {})
+        question_vector = cosines = nearest = None
+        if self.semantic:
+            question_vector = self.semantic.embed(question)
+            cosines = self.semantic.dense.cosines(question_vector)
+            # Likewise, nearest first, enough that those without spoilers number CANDIDATES.
+            nearest = self.semantic.dense.top(cosines, CANDIDATES + self._n_spoilers)
+            nearest = nearest[np.argsort(-cosines[nearest], kind="stable")]
+        found = _Found(question, words, weights, lexical, question_vector, cosines, nearest, {})
         return SearchResult(self._view(found, limit, None), self._view(found, limit, self._free))
 
     def _view(self, found: "_Found", limit: int, allowed: np.ndarray | None) -> View:
@@ -296,16 +301,14 @@ class Retriever:
         lexical = [(i, s) for i, s in found.lexical if allowed is None or allowed[i]]
         lexical = lexical[:CANDIDATES]
         covered = max((self._coverage(ask, i) for i, _ in lexical[:limit]), default=0.0)
-        if found.cosines is None or self.semantic is None:
+        if found.cosines is None or found.nearest is None:
             ranked = lexical
             answerable = confident = covered >= MIN_COVERAGE
         else:
-            cosines = found.cosines if allowed is None else np.where(allowed, found.cosines, -2.0)
-            nearest = self.semantic.dense.top(cosines, CANDIDATES)
-            if allowed is not None:
-                nearest = nearest[allowed[nearest]]
-            ranked = _fused(self.index, found.weights, lexical, cosines, nearest)
-            similarity = float(cosines.max())
+            nearest = found.nearest if allowed is None else found.nearest[allowed[found.nearest]]
+            nearest = nearest[:CANDIDATES]
+            ranked = _fused(self.index, found.weights, lexical, found.cosines, nearest)
+            similarity = float(found.cosines[nearest[0]]) if len(nearest) else -1.0
             answerable = covered >= MIN_COVERAGE or similarity >= MIN_SIMILARITY
             confident = covered >= MIN_COVERAGE or similarity >= CONFIDENT_SIMILARITY
         if not ranked or not answerable:
@@ -390,6 +393,7 @@ class _Found(NamedTuple):
     lexical: list[tuple[int, float]]  # BM25's best candidates over every chunk
     question_vector: np.ndarray | None
     cosines: np.ndarray | None  # every chunk's cosine to the question
+    nearest: np.ndarray | None  # the chunks of the highest cosines, highest first
     highlights: dict[int, tuple[str, bool]]  # chunk id -> (best sentence, answers the kind)
 
 
