@@ -28,7 +28,8 @@ def run(
 def test_ask_prints_a_cited_readable_answer():
     result = run("ask", "Who directed Look Back?")
     assert result.returncode == 0, result.stderr
-    assert "Kiyotaka Oshiyama" in result.stdout
+    answer_line = next(line for line in result.stdout.splitlines() if line.startswith("A:"))
+    assert "Kiyotaka Oshiyama" in answer_line
     assert "¶" in result.stdout
 
 

@@ -119,6 +119,14 @@ def test_the_best_sentence_of_a_passage_is_highlighted(retriever):
     assert top.highlight in top.chunk.text
 
 
+def test_a_question_naming_the_film_is_embedded_as_if_it_said_it(retriever):
+    # Every passage is about the film: its title drew the cosine to the passages that
+    # repeat it most, and an awards paragraph answered "Who directed Look Back?".
+    named = answer_question(retriever, "Who directed Look Back?", spoilers=False)
+    assert "Kiyotaka Oshiyama" in named.lead
+    assert named.lead == answer_question(retriever, "Who directed it?", spoilers=False).lead
+
+
 SCORES_OF_EVERY_EVAL_QUESTION = """
 from bot.config import DEFAULT_CORPUS
 from bot.core.corpus import load_corpus

@@ -212,6 +212,10 @@ class Retriever:
                 if phrase:
                     self._synonyms[phrase[0]].append(_Synonym.of(phrase, group_terms))
         self._title = analysis.words(corpus.film)
+        # The film's title as a member may type it ("look back", "Look-Back").
+        self._title_text = re.compile(
+            r"\b" + r"\W+".join(map(re.escape, corpus.film.split())) + r"\b", re.IGNORECASE
+        )
         self.spoiler_only = _spoiler_only_terms(self.index, corpus.chunks)
         self._free = np.fromiter((not c.is_spoiler for c in corpus.chunks), bool)
         self._n_spoilers = int((~self._free).sum())
@@ -263,6 +267,14 @@ class Retriever:
             for t in terms
         )
 
+    def _for_embedding(self, question: str) -> str:
+        """The question as the semantic half reads it: the title stands as "it". Every
+        passage is about the film, so the title says nothing there either, yet its words
+        drew the cosine to the passages that repeat it most: "Who directed Look Back?"
+        led with an awards paragraph, "Who directed it?" with the credits line."""
+        replaced = self._title_text.sub("it", question)
+        return replaced if analysis.terms(replaced) else question
+
     def _idf(self, term: str, alternatives: Mapping[str, float]) -> float:
         """How much a question word matters: its own IDF, or its best known stand-in's."""
         if term in self.index.vocab:
@@ -280,7 +292,7 @@ class Retriever:
         lexical = self.index.top(weights, CANDIDATES + self._n_spoilers) if weights else []
         question_vector = cosines = nearest = None
         if self.semantic:
-            question_vector = self.semantic.embed(question)
+            question_vector = self.semantic.embed(self._for_embedding(question))
             cosines = self.semantic.dense.cosines(question_vector)
             # Likewise, nearest first, enough that those without spoilers number CANDIDATES.
             nearest = self.semantic.dense.top(cosines, CANDIDATES + self._n_spoilers)
