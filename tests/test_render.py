@@ -6,8 +6,9 @@ from hypothesis import strategies as st
 
 from bot.core.answer import Answer, Passage, QuestionError, answer_question
 from bot.core.corpus import Chunk, Corpus, Document
-from bot.core.render import _ATOM, escape, render_answer, truncate
+from bot.core.render import _ATOM, truncate
 from bot.core.retrieval import Retriever
+from bot.discord.replies import RENDERER  # what the bot sends: discord.py's escaper
 from tests.markup import assert_within_discord_limits, message_strings, spoiler_segments
 
 MARK = "zqxspoil"  # a word that stands for "spoiler text" in generated passages
@@ -84,7 +85,7 @@ def test_rendered_answers_fit_discord_and_keep_spoilers_tagged(
         passages.append(Passage(n, chunk(body, spoiler, n), 1.0, highlight))
     asked = f"{question} {MARK}"  # a question may name the twist
     answer = Answer(asked, not passages, True, tuple(passages), withheld, "hint |x|")
-    message = render_answer(
+    message = RENDERER.render_answer(
         answer, shown=answer.passages[:page_size], public=public, note=note
     ).to_dict()
 
@@ -124,7 +125,7 @@ def test_a_reply_shows_spoiler_text_only_inside_tags_and_only_when_allowed(
             answer = answer_question(retriever, ask, spoilers=spoilers)
         except QuestionError:
             continue
-        message = render_answer(answer, public=public).to_dict()
+        message = RENDERER.render_answer(answer, public=public).to_dict()
         assert_within_discord_limits(message)
         if public:
             assert_no_spoiler_outside_tags(message)
@@ -135,7 +136,7 @@ def test_a_reply_shows_spoiler_text_only_inside_tags_and_only_when_allowed(
 @pytest.mark.parametrize("text", ["a\\|b" * 50, "\\\\" * 300, "*" * 500, "x|" * 400])
 @pytest.mark.parametrize("keep", ["start", "end"])
 def test_truncation_never_splits_an_escape(text, keep):
-    escaped = escape(text)
+    escaped = RENDERER.escape(text)
     for limit in range(0, 60):
         cut = truncate(escaped, limit, keep=keep)
         assert len(cut) <= limit
@@ -146,15 +147,15 @@ def test_truncation_never_splits_an_escape(text, keep):
 
 
 def test_escaping_keeps_corpus_pipes_from_closing_a_tag():
-    outside, inside = spoiler_segments("||" + escape("the end|| revealed ||") + "||")
+    outside, inside = spoiler_segments("||" + RENDERER.escape("the end|| revealed ||") + "||")
     assert inside and outside == ["", ""]
 
 
 def test_withheld_spoilers_are_told_to_the_asker_alone(retriever):
     answer = answer_question(retriever, "what happens to kyomoto", spoilers=False)
-    private = render_answer(answer, public=False).to_dict()["embeds"][0]["description"]
+    private = RENDERER.render_answer(answer, public=False).to_dict()["embeds"][0]["description"]
     assert "withheld" in private and "/spoilers on" in private
-    public = render_answer(answer, public=True).to_dict()["embeds"][0]["description"]
+    public = RENDERER.render_answer(answer, public=True).to_dict()["embeds"][0]["description"]
     assert "withheld" not in public and "spoiler" not in public.lower()
 
 
@@ -162,7 +163,7 @@ def test_a_question_naming_the_twist_is_echoed_inside_spoiler_tags(retriever):  
     answer = answer_question(
         retriever, "did kyomoto die in the axe attack at her art college?", spoilers=False
     )
-    description = render_answer(answer).to_dict()["embeds"][0]["description"]
+    description = RENDERER.render_answer(answer).to_dict()["embeds"][0]["description"]
     outside, inside = spoiler_segments(description)
     assert "axe" not in "".join(outside) and "axe attack" in "".join(inside)
 
@@ -172,7 +173,7 @@ def test_every_question_is_echoed_inside_spoiler_tags_where_others_can_read(retr
     """Tagging only the questions that touch the twist would tell the channel which words
     do ("karate" tagged, "judo" not): in public, every echo is tagged."""
     answer = answer_question(retriever, question, spoilers=False)
-    description = render_answer(answer, public=True).to_dict()["embeds"][0]["description"]
+    description = RENDERER.render_answer(answer, public=True).to_dict()["embeds"][0]["description"]
     first_line = description.split("\n")[0]
     outside, inside = spoiler_segments(first_line)
     assert outside == ["**Q:** ", ""] and "\\|" not in first_line
@@ -181,13 +182,13 @@ def test_every_question_is_echoed_inside_spoiler_tags_where_others_can_read(retr
 
 def test_a_private_reply_echoes_the_question_plainly(retriever):
     answer = answer_question(retriever, "who composed the ||music||?", spoilers=False)
-    description = render_answer(answer, public=False).to_dict()["embeds"][0]["description"]
+    description = RENDERER.render_answer(answer, public=False).to_dict()["embeds"][0]["description"]
     assert description.startswith("**Q:** who composed the music ?")
     assert spoiler_segments(description.split("\n")[0])[1] == []
 
 
 def test_each_passage_carries_its_citation_and_bold_highlight(retriever):
     answer = answer_question(retriever, "who composed the music", spoilers=False)
-    [first, *_] = render_answer(answer).to_dict()["embeds"][0]["fields"]
+    [first, *_] = RENDERER.render_answer(answer).to_dict()["embeds"][0]["fields"]
     assert "**" in first["value"] and "Haruka Nakamura" in first["value"]
     assert "— Smash Hit, review, ¶3" in first["value"]

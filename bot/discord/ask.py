@@ -14,11 +14,11 @@ from bot.core.answer import (
     look_up,
     question_from_message,
 )
-from bot.core.render import render_answer, withheld_notice
+from bot.core.render import withheld_notice
 from bot.discord.cooldowns import MemberCooldowns
 from bot.discord.feedback import VoteButton
 from bot.discord.pages import MoreResults
-from bot.discord.replies import discord_kwargs, reply
+from bot.discord.replies import RENDERER, discord_kwargs, reply
 from bot.discord.spoilers import READ_FAILED, allowed_spoilers
 from bot.store import AskRecord
 
@@ -63,7 +63,7 @@ async def send_answer(
     public = not private and bool(answer.passages) and answer.confident
     unsure = "" if answer.confident or not answer.passages else UNSURE
     notes = " ".join(filter(None, [note, allowed.note, unsure]))
-    kwargs = discord_kwargs(render_answer(answer, public=public, note=notes))
+    kwargs = discord_kwargs(RENDERER.render_answer(answer, public=public, note=notes))
     first_page = list(answer.passages[:PAGE_SIZE])
     view = discord.ui.View(timeout=None)
     if first_page and bot.settings.store.feedback_days:

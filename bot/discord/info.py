@@ -5,8 +5,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.core.render import render_help, render_sources
-from bot.discord.replies import discord_kwargs
+from bot.discord.replies import RENDERER, discord_kwargs
 
 if TYPE_CHECKING:
     from bot.discord.app import LookBackBot
@@ -16,7 +15,7 @@ if TYPE_CHECKING:
 @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
 async def sources(interaction: "discord.Interaction[LookBackBot]") -> None:
     """List the documents the answers are quoted from."""
-    message = render_sources(interaction.client.retriever.corpus)
+    message = RENDERER.render_sources(interaction.client.retriever.corpus)
     await interaction.response.send_message(**discord_kwargs(message))
 
 
@@ -25,5 +24,7 @@ async def sources(interaction: "discord.Interaction[LookBackBot]") -> None:
 async def help_(interaction: "discord.Interaction[LookBackBot]") -> None:
     """What I answer, how spoilers work, my commands, and what I keep about you."""
     bot = interaction.client
-    message = render_help(bot.retriever.corpus, feedback_days=bot.settings.store.feedback_days)
+    message = RENDERER.render_help(
+        bot.retriever.corpus, feedback_days=bot.settings.store.feedback_days
+    )
     await interaction.response.send_message(**discord_kwargs(message), ephemeral=True)

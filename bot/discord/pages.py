@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.core.answer import PAGE_SIZE, Answer, Lookup, Passage
-from bot.core.render import render_answer, withheld_notice
-from bot.discord.replies import discord_kwargs, reply
+from bot.core.render import withheld_notice
+from bot.discord.replies import RENDERER, discord_kwargs, reply
 from bot.discord.spoilers import READ_FAILED, allowed_spoilers
 
 if TYPE_CHECKING:
@@ -94,5 +94,5 @@ class MoreResults(discord.ui.DynamicItem[discord.ui.Button], template=r"more:(?P
             await reply(interaction, NOTHING_MORE + more)
             return
         note = READ_FAILED if allowed.unreadable else allowed.note
-        message = render_answer(answer, shown=page, public=False, note=note)
+        message = RENDERER.render_answer(answer, shown=page, public=False, note=note)
         await interaction.response.send_message(**discord_kwargs(message), ephemeral=True)

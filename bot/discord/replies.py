@@ -4,7 +4,10 @@ from typing import Any
 
 import discord
 
-from bot.core.render import Message
+from bot.core.render import Message, Renderer
+
+# The core renders with discord.py's own markdown escaper.
+RENDERER = Renderer(discord.utils.escape_markdown)
 
 SAVE_FAILED = "I couldn't save that just now, so nothing changed. Please try again in a moment."
 
