@@ -567,11 +567,15 @@ class FakeDiscord:
         shard_id, shard_count = data.get("shard") or (0, 1)
         now = time.monotonic()
         too_soon = [
-            s for t, s in self._identified if s != shard_id and now - t < IDENTIFY_SPACING_S
+            (now - t, s)
+            for t, s in self._identified
+            if s != shard_id and now - t < IDENTIFY_SPACING_S
         ]
         if too_soon:  # real Discord would refuse (rate limit) or drop one of them
+            gap, other = too_soon[0]
             self.violations.append(
-                f"shards {too_soon[0]} and {shard_id} identified within {IDENTIFY_SPACING_S:g} s"
+                f"shards {other} and {shard_id} identified {gap:.2f} s apart "
+                f"(one per {IDENTIFY_SPACING_S:g} s)"
             )
         self._identified.append((now, shard_id))
         session.shard, session.seq = (shard_id, shard_count), 0

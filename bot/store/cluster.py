@@ -11,7 +11,9 @@ serves, and turns to IDENTIFY with Discord.
 - Discord lets a bot IDENTIFY (start a shard's session) once per 5 s (max_concurrency 1,
   every bot under 150,000 servers). discord.py spaces its own shards, not other
   processes': `identify_turn` holds an advisory lock while it waits for 5 s to pass
-  since the last IDENTIFY of any process, by the server's clock.
+  since the last IDENTIFY of any process, by the server's clock, plus a margin: a turn
+  is recorded a few round trips before its IDENTIFY is sent, and Discord counts them as
+  they arrive (under load, two turns 5 s apart arrived closer together).
 """
 
 import asyncio
@@ -33,7 +35,7 @@ log = logging.getLogger("lookback")
 
 CHANNEL = "lookback_reload"
 IDENTIFY_LOCK = 0x4C6F6F6B4944  # "LookID"
-IDENTIFY_SPACING_S = 5.0
+IDENTIFY_SPACING_S = 5.0 + 1.0  # Discord's 5 s, and a margin (module docstring)
 HEARTBEAT_S = 30.0
 ALIVE_S = 3 * HEARTBEAT_S  # a process not seen for this long is taken for gone
 RECONNECT_S = (0.5, 30.0)  # the listener's first and longest wait between attempts
@@ -111,7 +113,7 @@ class Cluster:
             log.warning("could not report the corpus served: %s", exc)
 
     async def identify_turn(self) -> None:
-        """Wait until IDENTIFY_SPACING_S have passed since any process's last IDENTIFY.
+        """Wait until IDENTIFY_SPACING_S have passed since any process's last turn.
 
         Without the database, waiting the spacing is the safe guess.
         """
