@@ -212,10 +212,11 @@ class Retriever:
                 if phrase:
                     self._synonyms[phrase[0]].append(_Synonym.of(phrase, group_terms))
         self._title = analysis.words(corpus.film)
-        # The film's title as a member may type it ("look back", "Look-Back").
-        self._title_text = re.compile(
-            r"\b" + r"\W+".join(map(re.escape, corpus.film.split())) + r"\b", re.IGNORECASE
-        )
+        # The film's title as a member may type it ("look back", "Look-Back!"): its words
+        # in any case, anything but a word between them, and no word run on either side.
+        title_words = re.findall(r"\w+", corpus.film)
+        title_pattern = r"(?<!\w)" + r"\W+".join(map(re.escape, title_words)) + r"(?!\w)"
+        self._title_text = re.compile(title_pattern, re.IGNORECASE) if title_words else None
         self.spoiler_only = _spoiler_only_terms(self.index, corpus.chunks)
         self._free = np.fromiter((not c.is_spoiler for c in corpus.chunks), bool)
         self._n_spoilers = int((~self._free).sum())
@@ -268,10 +269,16 @@ class Retriever:
         )
 
     def _for_embedding(self, question: str) -> str:
-        """The question as the semantic half reads it: the title stands as "it". Every
-        passage is about the film, so the title says nothing there either, yet its words
-        drew the cosine to the passages that repeat it most: "Who directed Look Back?"
-        led with an awards paragraph, "Who directed it?" with the credits line."""
+        """The question as the semantic half reads it, for ranking, abstention, confidence
+        and highlights alike: the title stands as "it", unless only stopwords would be
+        left ("what's Look Back about" keeps it). Every passage is about the film, so the
+        title says nothing there either, yet its words drew the cosine to the passages
+        that repeat it most: "Who directed Look Back?" led with an awards paragraph, "Who
+        directed it?" with the credits line. The title's words used as words ("why does
+        she look back") are read as "it" too, as the lexical half drops them: measured,
+        docs/retrieval.md."""
+        if self._title_text is None:
+            return question
         replaced = self._title_text.sub("it", question)
         return replaced if analysis.terms(replaced) else question
 
