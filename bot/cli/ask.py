@@ -4,7 +4,6 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
-from functools import cache
 from typing import Any, BinaryIO
 
 from bot.core.answer import Answer, QuestionError, answer_question
@@ -17,14 +16,13 @@ MAX_BATCH_LINE = 64 * 1024  # bytes; a question is at most 300 characters
 BATCH_SHAPE = 'expected {"question": "...", "spoilers": false}'
 
 
-@cache
 def _discord_renderer() -> Renderer:
-    """The renderer of the Discord message that --json includes, made on first use: its
-    markdown escaper is discord.py's, and importing discord.py is 0.45 s that a plain
-    text answer need not pay."""
-    from discord.utils import escape_markdown
+    """The bot's own renderer, for the Discord message that --json includes. Imported on
+    first use: it loads discord.py, a third of a cached start that a plain text answer
+    need not pay."""
+    from bot.discord.replies import RENDERER
 
-    return Renderer(escape_markdown)
+    return RENDERER
 
 
 def answer_json(answer: Answer, k: int) -> dict[str, Any]:

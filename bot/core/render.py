@@ -7,18 +7,18 @@ renders spoiler tags; titles, names and footers never carry it.
 
 Markdown is escaped with discord.py's own escaper (`discord.utils.escape_markdown`),
 which the edge that sends the payload hands to a `Renderer`: the core imports nothing
-from Discord, and a CLI answer printed as text never loads discord.py (0.45 s, a third
-of its start). The CLI and the bot share everything here.
+from Discord, and a CLI answer printed as text never loads discord.py (a third of its
+cached start). The CLI and the bot share everything here.
 """
 
 import re
 import textwrap
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from itertools import accumulate
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from bot.core.answer import PAGE_SIZE, Answer, Passage
 from bot.core.corpus import Corpus, sentence_spans
@@ -84,8 +84,10 @@ class Message:
         }
 
 
-# Discord's markdown escaper: discord.utils.escape_markdown's signature.
-EscapeMarkdown = Callable[..., str]
+class EscapeMarkdown(Protocol):
+    """Discord's markdown escaper: discord.utils.escape_markdown."""
+
+    def __call__(self, text: str, *, ignore_links: bool) -> str: ...
 
 
 def _escape(escape_markdown: EscapeMarkdown, text: str) -> str:

@@ -1,4 +1,5 @@
-"""Turning the core's rendered messages into discord.py sends, and short private replies."""
+"""The bot's renderer (the core's, with discord.py's markdown escaper), its messages as
+discord.py sends, and short private replies."""
 
 from typing import Any
 
