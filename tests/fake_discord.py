@@ -572,7 +572,7 @@ class FakeDiscord:
             if s != shard_id and now - t < IDENTIFY_SPACING_S
         ]
         if too_soon:  # real Discord would refuse (rate limit) or drop one of them
-            gap, other = too_soon[0]
+            gap, other = min(too_soon)
             self.violations.append(
                 f"shards {other} and {shard_id} identified {gap:.2f} s apart "
                 f"(one per {IDENTIFY_SPACING_S:g} s)"

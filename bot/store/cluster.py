@@ -36,6 +36,9 @@ log = logging.getLogger("lookback")
 CHANNEL = "lookback_reload"
 IDENTIFY_LOCK = 0x4C6F6F6B4944  # "LookID"
 IDENTIFY_SPACING_S = 5.0 + 1.0  # Discord's 5 s, and a margin (module docstring)
+# The longest a process waits for its turn: 50 processes starting at once. Past it, it
+# waits one spacing and identifies anyway.
+IDENTIFY_WAIT_S = 50 * IDENTIFY_SPACING_S
 HEARTBEAT_S = 30.0
 ALIVE_S = 3 * HEARTBEAT_S  # a process not seen for this long is taken for gone
 RECONNECT_S = (0.5, 30.0)  # the listener's first and longest wait between attempts
@@ -125,7 +128,7 @@ class Cluster:
 
     async def _identify_turn(self) -> None:
         async with (
-            asyncio.timeout(60),
+            asyncio.timeout(IDENTIFY_WAIT_S),
             await psycopg.AsyncConnection.connect(
                 self.store.url, autocommit=True, connect_timeout=5
             ) as conn,
