@@ -14,9 +14,9 @@ import pytest
 from bot.config import DEFAULT_CORPUS
 from bot.core.answer import Lookup
 from bot.core.index_cache import cache_path, open_retriever
+from bot.core.paging import AnswerPages
 from bot.core.retrieval import SearchResult, View
 from bot.discord.cooldowns import MemberCooldowns
-from bot.discord.pages import AnswerPages
 from tests.bot_process import BotProcess, run_bot
 from tests.conftest import entry
 from tests.fake_discord import APP_ID, GUILD_ID, TOKEN

@@ -14,11 +14,10 @@ from bot.discord.replies import SAVE_FAILED, reply
 from bot.store import StoreUnavailable
 
 if TYPE_CHECKING:
-    from bot.discord.app import LookBackBot
+    from bot.discord.client import LookBackBot
 
 log = logging.getLogger("lookback")
 
-NOT_ALLOWED = "Only members who can manage this server can change the bot's settings."
 SETTINGS_UNREADABLE = "I couldn't read the settings just now. Please try again in a moment."
 
 config = app_commands.Group(

@@ -23,7 +23,7 @@ from bot.discord.spoilers import READ_FAILED, allowed_spoilers
 from bot.store import AskRecord
 
 if TYPE_CHECKING:
-    from bot.discord.app import LookBackBot
+    from bot.discord.client import LookBackBot
 
 ASK_RATE, ASK_PER_S = 3, 30.0  # per member: enough for a conversation, not for a flood
 ASK_COOLDOWN = MemberCooldowns(ASK_RATE, ASK_PER_S)

@@ -8,7 +8,7 @@ from discord import app_commands
 from bot.discord.replies import RENDERER, discord_kwargs
 
 if TYPE_CHECKING:
-    from bot.discord.app import LookBackBot
+    from bot.discord.client import LookBackBot
 
 
 @app_commands.command()

@@ -1,19 +1,16 @@
-"""The "More results" button and the looked-up answers it pages through."""
+"""The "More results" button (what it shows next: bot.core.paging)."""
 
 import re
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import discord
 
-from bot.core.answer import PAGE_SIZE, Answer, Lookup, Passage
 from bot.core.render import withheld_notice
 from bot.discord.replies import RENDERER, discord_kwargs, reply
 from bot.discord.spoilers import READ_FAILED, allowed_spoilers
 
 if TYPE_CHECKING:
-    from bot.discord.app import LookBackBot
+    from bot.discord.client import LookBackBot
 
 PAGES_FORGOTTEN = (
     "I no longer have the rest of those results (I keep the latest ones, and forget them "
@@ -21,40 +18,6 @@ PAGES_FORGOTTEN = (
 )
 NOT_YOURS = "These results belong to another member; try `/ask` yourself."
 NOTHING_MORE = "That's everything I found for this question."
-
-
-@dataclass
-class Paged:
-    """One /ask's lookup, before spoiler policy, and the passages its asker has seen."""
-
-    lookup: Lookup
-    asker_id: int
-    seen: set[str] = field(default_factory=set)  # chunk ids
-
-    def next_page(self, answer: Answer) -> list[Passage]:
-        """The next passages of `answer` not yet shown, marked as seen."""
-        page = [p for p in answer.passages if p.chunk.id not in self.seen][:PAGE_SIZE]
-        self.seen.update(p.chunk.id for p in page)
-        return page
-
-
-class AnswerPages:
-    """The answers a "More results" button pages through, the latest `kept` of them.
-
-    Kept in memory only: after a restart or once forgotten, a click is told to ask again.
-    """
-
-    def __init__(self, kept: int) -> None:
-        self.kept = kept
-        self._pages: OrderedDict[int, Paged] = OrderedDict()
-
-    def add(self, ask_id: int, lookup: Lookup, asker_id: int, shown: list[Passage]) -> None:
-        self._pages[ask_id] = Paged(lookup, asker_id, {p.chunk.id for p in shown})
-        if len(self._pages) > self.kept:
-            self._pages.popitem(last=False)
-
-    def get(self, ask_id: int) -> Paged | None:
-        return self._pages.get(ask_id)
 
 
 class MoreResults(discord.ui.DynamicItem[discord.ui.Button], template=r"more:(?P<ask>[0-9]+)"):

@@ -10,7 +10,7 @@ from bot.discord.replies import SAVE_FAILED, reply
 from bot.store import StoreUnavailable
 
 if TYPE_CHECKING:
-    from bot.discord.app import LookBackBot
+    from bot.discord.client import LookBackBot
 
 log = logging.getLogger("lookback")
 

@@ -47,7 +47,7 @@ class AskRecord:
 @dataclass(frozen=True)
 class Vote:
     ask_id: int
-    member_key: str  # see bot.discord.feedback.member_key: one per member and answer
+    member_key: str  # see bot.store.ask_log.member_key: one per member and answer
     vote: int  # +1 or -1
     voted_at: dt.datetime
 
