@@ -574,7 +574,7 @@ class FakeDiscord:
         if too_soon:  # real Discord would refuse (rate limit) or drop one of them
             gap, other = min(too_soon)
             self.violations.append(
-                f"shards {other} and {shard_id} identified {gap:.2f} s apart "
+                f"shards {other} and {shard_id} identified {gap:.3f} s apart "
                 f"(one per {IDENTIFY_SPACING_S:g} s)"
             )
         self._identified.append((now, shard_id))
