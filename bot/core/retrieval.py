@@ -20,7 +20,7 @@ import numpy as np
 from bot.core import analysis
 from bot.core.corpus import Chunk, Corpus, ProgressFn, sentences
 from bot.core.embedding import Embedder
-from bot.core.figures import figures_in
+from bot.core.figures import KINDS
 from bot.core.lexical import K1, B, PostingsIndex
 from bot.core.semantic import DenseIndex
 from bot.core.spelling import Speller
@@ -99,7 +99,6 @@ class Hit(NamedTuple):
 
     chunk: Chunk
     score: float
-    coverage: float
     highlight: str
     answers_kind: bool = False  # its highlight gives the kind of answer asked for
 
@@ -188,12 +187,11 @@ class Retriever:
         index: PostingsIndex | None = None,
         semantic: Semantic | None = None,
         english: frozenset[str] = frozenset(),
-        progress: ProgressFn | None = None,
     ) -> None:
         self.corpus = corpus
         self.key = ""  # what the corpus was built from (index_cache), to tell corpora apart
         if index is None:
-            index = PostingsIndex.build(all_index_terms(corpus.chunks, progress), k1, b)
+            index = PostingsIndex.build(all_index_terms(corpus.chunks, None), k1, b)
         self.index = index
         self.semantic = semantic
         # Hits are analysed when first needed rather than every chunk at start-up
@@ -217,10 +215,9 @@ class Retriever:
         title_words = re.findall(r"\w+", corpus.film)
         title_pattern = r"(?<!\w)" + r"\W+".join(map(re.escape, title_words)) + r"(?!\w)"
         self._title_text = re.compile(title_pattern, re.IGNORECASE) if title_words else None
-        self.spoiler_only = _spoiler_only_terms(self.index, corpus.chunks)
         self._free = np.fromiter((not c.is_spoiler for c in corpus.chunks), bool)
         self._n_spoilers = int((~self._free).sum())
-        self._max_idf = self.index.max_idf
+        self.spoiler_only = _spoiler_only_terms(self.index, ~self._free)
 
     @property
     def mode(self) -> str:
@@ -304,7 +301,11 @@ class Retriever:
             # Likewise, nearest first, enough that those without spoilers number CANDIDATES.
             nearest = self.semantic.dense.top(cosines, CANDIDATES + self._n_spoilers)
             nearest = nearest[np.argsort(-cosines[nearest], kind="stable")]
-        found = _Found(question, words, weights, lexical, question_vector, cosines, nearest, {})
+        terms = frozenset(weights)
+        wanted = self._answer_kind(question, terms)
+        found = _Found(
+            words, weights, terms, wanted, lexical, question_vector, cosines, nearest, {}
+        )
         return SearchResult(self._view(found, limit, None), self._view(found, limit, self._free))
 
     def _view(self, found: "_Found", limit: int, allowed: np.ndarray | None) -> View:
@@ -313,10 +314,10 @@ class Retriever:
         if allowed is not None:
             # A word only withheld passages have counts as one no passage has.
             words = tuple(
-                w if any(map(self._visible, w.alternatives)) else w._replace(idf=self._max_idf)
+                w if any(map(self._visible, w.alternatives)) else w._replace(idf=self.index.max_idf)
                 for w in words
             )
-        ask = _Ask(words, found.weights, sum(w.idf for w in words))
+        ask = _Ask(words, found.terms, sum(w.idf for w in words))
         lexical = [(i, s) for i, s in found.lexical if allowed is None or allowed[i]]
         lexical = lexical[:CANDIDATES]
         covered = max((self._coverage(ask, i) for i, _ in lexical[:limit]), default=0.0)
@@ -332,7 +333,7 @@ class Retriever:
             confident = covered >= MIN_COVERAGE or similarity >= CONFIDENT_SIMILARITY
         if not ranked or not answerable:
             return View((), True, False)
-        wanted = self._answer_kind(found.question, frozenset(found.weights))
+        wanted = found.wanted
         best = ranked[0][1]
         hits = []
         for chunk_id, score in ranked[:limit]:
@@ -343,15 +344,17 @@ class Retriever:
                 found.highlights[chunk_id] = (highlight, wanted is not None and wanted(highlight))
             highlight, answers_kind = found.highlights[chunk_id]
             chunk = self.corpus.chunks[chunk_id]
-            hits.append(Hit(chunk, score, self._coverage(ask, chunk_id), highlight, answers_kind))
+            hits.append(Hit(chunk, score, highlight, answers_kind))
         # Of the passages that answer well, those whose best sentence gives the kind of
         # answer asked for (a name for "who", a runtime for "how long"...) go first, each
         # group still best first: BM25 alone ranked a paragraph that says "the director"
         # four times above the credits line "Director: Kiyotaka Oshiyama"; for "how long
         # is it" a remark on the pacing led before "58 min".
-        first = [h for h in hits if h.answers_kind and h.score >= ANSWER_KIND_FLOOR * best]
-        ordered = first + [h for h in hits if h not in first]
-        return View(tuple(ordered), False, confident)
+        first: list[Hit] = []
+        rest: list[Hit] = []
+        for h in hits:
+            (first if h.answers_kind and h.score >= ANSWER_KIND_FLOOR * best else rest).append(h)
+        return View((*first, *rest), False, confident)
 
     def _visible(self, term: str) -> bool:
         return term in self.index.vocab and term not in self.spoiler_only
@@ -380,10 +383,9 @@ class Retriever:
         """The sentence of the chunk that best answers: the question weight it matches
         and, with the semantic half, its similarity to the question, half and half."""
         analysed = self._hit_analysis(chunk_id)
-        terms = frozenset(ask.weights)
         lexical = [
             0.0
-            if terms.isdisjoint(present) or not ask.total_idf
+            if ask.terms.isdisjoint(present) or not ask.total_idf
             # Half the sentences of a hit share no term with the question: a set check
             # in C is enough for them.
             else _matched_weight(ask.words, present) / ask.total_idf
@@ -399,16 +401,17 @@ class Retriever:
 
 class _Ask(NamedTuple):
     words: tuple[QueryWord, ...]
-    weights: dict[str, float]  # term -> its weight in the BM25 query
+    terms: frozenset[str]  # every term of the BM25 query
     total_idf: float
 
 
 class _Found(NamedTuple):
     """What one search works out once, for both of its views."""
 
-    question: str
     words: tuple[QueryWord, ...]
-    weights: dict[str, float]
+    weights: dict[str, float]  # term -> its weight in the BM25 query
+    terms: frozenset[str]  # the same terms, as a set
+    wanted: Callable[[str], bool] | None  # what a best sentence must give (_answer_kind)
     lexical: list[tuple[int, float]]  # BM25's best candidates over every chunk
     question_vector: np.ndarray | None
     cosines: np.ndarray | None  # every chunk's cosine to the question
@@ -442,9 +445,8 @@ def _fused(
     return [(int(ids[i]), float(fused[i])) for i in order]
 
 
-def _spoiler_only_terms(index: PostingsIndex, chunks: Sequence[Chunk]) -> frozenset[str]:
-    """The terms every one of whose chunks is a spoiler."""
-    spoiler = np.fromiter((c.is_spoiler for c in chunks), bool, len(chunks))
+def _spoiler_only_terms(index: PostingsIndex, spoiler: np.ndarray) -> frozenset[str]:
+    """The terms every one of whose chunks is a spoiler (`spoiler`: per chunk)."""
     if not spoiler.any():
         return frozenset()
     only = np.logical_and.reduceat(spoiler[index.doc_ids], index.offsets[:-1])
@@ -462,4 +464,4 @@ _FIGURE_QUESTIONS = (
 
 
 def _states(kind: str, sentence: str) -> bool:
-    return any(figure.kind == kind for figure in figures_in(sentence))
+    return KINDS[kind].search(sentence) is not None
