@@ -306,7 +306,10 @@ class Retriever:
         found = _Found(
             words, weights, terms, wanted, lexical, question_vector, cosines, nearest, {}
         )
-        return SearchResult(self._view(found, limit, None), self._view(found, limit, self._free))
+        # The spoiler-free view first: the best sentences it picks are shared with the
+        # other view, so they are picked as if spoiler passages did not exist.
+        spoiler_free = self._view(found, limit, self._free)
+        return SearchResult(self._view(found, limit, None), spoiler_free)
 
     def _view(self, found: "_Found", limit: int, allowed: np.ndarray | None) -> View:
         """The hits among the chunks `allowed` (all when None), as if no other existed."""
@@ -339,7 +342,7 @@ class Retriever:
         for chunk_id, score in ranked[:limit]:
             if score < RELATIVE_FLOOR * best:  # later passages must be this good
                 break
-            if chunk_id not in found.highlights:  # the same in both views
+            if chunk_id not in found.highlights:  # one best sentence a passage, in both views
                 highlight = self._highlight(ask, chunk_id, found.question_vector)
                 found.highlights[chunk_id] = (highlight, wanted is not None and wanted(highlight))
             highlight, answers_kind = found.highlights[chunk_id]
