@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, Protocol
 
 from bot.core.answer import PAGE_SIZE, Answer, Passage
 from bot.core.corpus import Corpus, sentence_spans
+from bot.core.figures import Figure
 
 # Discord's limits for the parts this module fills (content stays empty).
 FIELD_NAME_MAX = 256
@@ -159,6 +160,11 @@ def withheld_notice(answer: Answer, spoiler_hint: str = SPOILER_HINT) -> str:
     return f"🔒 The {what} that answer this contain spoilers ({n} withheld). {spoiler_hint}"
 
 
+def _stated(passage: Passage, figure: Figure) -> str:
+    """One source's figure, when the sources differ: "58 min (film guide, ¶2)"."""
+    return f"{figure.text} ({passage.chunk.doc.source}, {passage.chunk.where})"
+
+
 def _ranks(shown: Sequence[Passage], total: int) -> str:
     first, last = shown[0].rank, shown[-1].rank
     if last - first + 1 == len(shown):
@@ -187,13 +193,11 @@ class Renderer:
         """Escape and fit one-line text (titles, names, footers)."""
         return truncate(self.escape(" ".join(text.split())), limit)
 
-    def passage_body(self, passage: Passage, limit: int, *, full: bool = False) -> str:
-        """The passage (trimmed to the sentences around its best one unless `full`), escaped,
-        its best sentence in bold, spoiler-tagged, within `limit`."""
+    def passage_body(self, passage: Passage, limit: int) -> str:
+        """The passage trimmed to the sentences around its best one, escaped, its best
+        sentence in bold, spoiler-tagged, within `limit`."""
         highlight = passage.highlight
-        text, cut_before, cut_after = (
-            (passage.chunk.text, False, False) if full else excerpt(passage.chunk.text, highlight)
-        )
+        text, cut_before, cut_after = excerpt(passage.chunk.text, highlight)
         at = text.find(highlight) if highlight else -1
         if at < 0:
             before, middle, after = "", "", text
@@ -224,14 +228,11 @@ class Renderer:
         words do ("karate" tagged, "judo" not); tagging all tells it nothing. A member's own
         `||` marks are markup, not words, and are dropped.
         """
-        question = self.escape(" ".join(answer.question.replace(SPOILER, " ").split()))
-        if not public:
-            return truncate(question, limit)
-        return f"{SPOILER}{truncate(question, limit - 2 * len(SPOILER))}{SPOILER}"
+        return self._tagged(" ".join(answer.question.replace(SPOILER, " ").split()), public, limit)
 
-    def _tagged(self, text: str, spoiler: bool, limit: int) -> str:
-        """Corpus text, escaped and cut to `limit`, inside spoiler tags when it is a spoiler."""
-        if not spoiler:
+    def _tagged(self, text: str, tagged: bool, limit: int) -> str:
+        """Text, escaped and cut to `limit`, inside spoiler tags when `tagged`."""
+        if not tagged:
             return truncate(self.escape(text), limit)
         return f"{SPOILER}{truncate(self.escape(text), limit - 2 * len(SPOILER))}{SPOILER}"
 
@@ -242,10 +243,7 @@ class Renderer:
         lines = [f"**A:** {lead}"]
         if answer.differing:
             stated = " · ".join(
-                self._tagged(
-                    f"{figure.text} ({p.chunk.doc.source}, {p.chunk.where})", p.spoiler, 200
-                )
-                for p, figure in answer.differing
+                self._tagged(_stated(p, figure), p.spoiler, 200) for p, figure in answer.differing
             )
             lines.append(f"**The sources differ:** {stated}")
         return lines
@@ -399,10 +397,7 @@ def _text_lines(answer: Answer, limit: int, spoiler_hint: str, full: bool) -> st
         lead = " ".join(answer.lead.split())
         lines.append(f"A: {SPOILER}{lead}{SPOILER}" if top.spoiler else f"A: {lead}")
     if answer.differing:
-        stated = " · ".join(
-            f"{figure.text} ({p.chunk.doc.source}, {p.chunk.where})"
-            for p, figure in answer.differing
-        )
+        stated = " · ".join(_stated(p, figure) for p, figure in answer.differing)
         lines.append(f"The sources differ: {stated}")
     lines.append("")
     for p in answer.passages[:limit]:
