@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bot.config import CHECKOUT, DEFAULT_CORPUS
-from bot.core.embedding import Embedder
+from bot.core import index_cache
 from bot.core.evaluation import load_eval_set
 from bot.core.index_cache import cache_path, open_retriever, peek
 from bot.core.progress import Progress
@@ -67,7 +67,7 @@ def test_the_models_vectors_are_cached_with_the_index_and_answer_alike(opened, c
 
 def test_a_cache_from_another_model_is_embedded_again(opened, corpus_copy, caplog, monkeypatch):
     opened(corpus_copy, semantic=True)
-    monkeypatch.setattr(Embedder, "model_digest", "a different model")
+    monkeypatch.setattr(index_cache, "model_digest", lambda: "a different model")
     retriever, how = opened(corpus_copy, semantic=True)
     assert how == "cache" and "embedded 32 passages" in caplog.text
     assert retriever.mode == "hybrid"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -62,14 +62,9 @@ class Embedder:
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.no_padding()
 
-    @cached_property
+    @property
     def model_digest(self) -> str:
-        """sha256 of the .onnx file: part of any cache key for stored vectors."""
-        digest = hashlib.sha256()
-        with self.model_path.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return model_digest(self.model_path.parent)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return a float32 array [len(texts), 384] of L2-normalised embeddings, in input order.
@@ -97,6 +92,17 @@ class Embedder:
             mask[row, : len(seq)] = 1
         feed = {"input_ids": input_ids, "attention_mask": mask}
         return self._session.run(None, feed)[0]
+
+
+@cache
+def model_digest(model_dir: Path = MODEL_DIR) -> str:
+    """sha256 of the .onnx file: part of any cache key for stored vectors. Worked out once
+    a process: it is 23 MB, and every reload asks whether its vectors are current."""
+    digest = hashlib.sha256()
+    with (Path(model_dir) / MODEL_FILE).open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def english_words(model_dir: Path | str = MODEL_DIR) -> frozenset[str]:

@@ -45,7 +45,7 @@ from bot.core.corpus import (
     read_bytes,
     read_manifest,
 )
-from bot.core.embedding import Embedder, english_words
+from bot.core.embedding import Embedder, english_words, model_digest
 from bot.core.lexical import PostingsIndex
 from bot.core.retrieval import Retriever, Semantic, all_index_terms
 from bot.core.semantic import DenseIndex, SentenceVectors
@@ -81,10 +81,11 @@ def open_retriever(
     manifest = read_manifest(corpus_dir, sources.read)
     path = cache_path(cache_dir, corpus_dir)
     seal = _seal_key(Path(cache_dir))
+    key = sources.key(manifest)
     built = None
     if seal is not None:
         try:
-            built = _read(path, seal, sources.key(manifest), manifest)
+            built = _read(path, seal, key, manifest)
         except FileNotFoundError:
             pass
         except Exception as exc:  # whatever is wrong with the file, it is rebuilt
@@ -92,34 +93,37 @@ def open_retriever(
     changed = built is None
     if built is None:
         built = _build(manifest, progress, sources.read)
+        # Keyed by the bytes the build read: a document edited since the check above
+        # is cached as the text it now holds, not under its old contents' key.
+        key = sources.key(manifest)
     else:
         log.info("loaded %d passages from the index cache %s", len(built.corpus.chunks), path)
-    embedder = Embedder() if semantic else None
-    if embedder and built.model != embedder.model_digest:
+    embedder = None
+    if semantic:
+        stale = built.model != model_digest()
         n = len(built.corpus.chunks)
-        if embed_limit is not None and n > embed_limit:
+        if stale and embed_limit is not None and n > embed_limit:
             log.warning(
                 "%d passages have no vectors yet: answering with BM25 alone until they are "
                 "computed (about %d minutes)",
                 n,
                 n // EMBED_RATE // 60 + 1,
             )
-            embedder = None
-        else:
-            built = _embed(built, embedder, progress)
-            changed = True
+        else:  # the model is loaded only when it will be used
+            embedder = Embedder()
+            if stale:
+                built = _embed(built, embedder, progress)
+                changed = True
     if changed and seal is not None:
         try:
-            # Keyed by the bytes the build read: a document edited since the check above
-            # is cached as the text it now holds, not under its old contents' key.
-            _write(path, seal, sources.key(manifest), built)
+            _write(path, seal, key, built)
         except OSError as exc:
             log.warning("could not write the index cache %s (%s); next start rebuilds", path, exc)
     half = None
     if embedder and built.vectors is not None:
         half = Semantic(embedder, built.vectors)
     retriever = Retriever(built.corpus, index=built.index, semantic=half, english=english_stems())
-    retriever.key = sources.key(manifest)
+    retriever.key = key
     return retriever
 
 
