@@ -23,13 +23,11 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import psycopg
-from psycopg_pool import PoolTimeout
 
 from bot.store import StoreUnavailable
-from bot.store.postgres import PostgresStore
+from bot.store.postgres import PostgresStore, connect
 
 log = logging.getLogger("lookback")
 
@@ -72,24 +70,26 @@ class Cluster:
 
     async def request_reload(self) -> int:
         """Raise the wanted generation and tell every listener; returns it."""
-        [(generation,)] = await self._returning(
+        [(generation,)] = await self.store._read(
             "UPDATE bot_reload SET generation = generation + 1, requested_at = now() "
-            "RETURNING generation"
+            "RETURNING generation",
+            bulk=True,
         )
-        await self._execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(generation)))
+        await self.store._read("SELECT pg_notify(%s, %s)", (CHANNEL, str(generation)), bulk=True)
         return generation
 
     async def serving(self) -> list[Served]:
-        rows = await self._returning(
+        rows = await self.store._read(
             "SELECT process, shards, generation, corpus, passages, error, "
-            "extract(epoch FROM now() - seen_at) FROM bot_processes ORDER BY process"
+            "extract(epoch FROM now() - seen_at) FROM bot_processes ORDER BY process",
+            bulk=True,
         )
         return [Served(*row[:6], float(row[6])) for row in rows]
 
     # --- the bot's side ------------------------------------------------------------------
 
     async def wanted(self) -> int:
-        [(generation,)] = await self._returning("SELECT generation FROM bot_reload")
+        [(generation,)] = await self.store._read("SELECT generation FROM bot_reload", bulk=True)
         return int(generation)
 
     def start(self, on_reload: Callable[[int], None], generation: int) -> None:
@@ -104,13 +104,15 @@ class Cluster:
         """Say what this process serves now (failures are logged: it will say it again)."""
         self._last = (generation, corpus, passages, error)
         try:
-            await self._execute(
-                "INSERT INTO bot_processes (process, shards, generation, corpus, passages, "
-                "error, seen_at) VALUES (%s, %s, %s, %s, %s, %s, now()) "
-                "ON CONFLICT (process) DO UPDATE SET shards = excluded.shards, "
-                "generation = excluded.generation, corpus = excluded.corpus, "
-                "passages = excluded.passages, error = excluded.error, seen_at = now()",
-                (self.process, self.shards, generation, corpus, passages, error),
+            await self.store._write(
+                (
+                    "INSERT INTO bot_processes (process, shards, generation, corpus, passages, "
+                    "error, seen_at) VALUES (%s, %s, %s, %s, %s, %s, now()) "
+                    "ON CONFLICT (process) DO UPDATE SET shards = excluded.shards, "
+                    "generation = excluded.generation, corpus = excluded.corpus, "
+                    "passages = excluded.passages, error = excluded.error, seen_at = now()",
+                    (self.process, self.shards, generation, corpus, passages, error),
+                )
             )
         except StoreUnavailable as exc:
             log.warning("could not report the corpus served: %s", exc)
@@ -129,9 +131,7 @@ class Cluster:
     async def _identify_turn(self) -> None:
         async with (
             asyncio.timeout(IDENTIFY_WAIT_S),
-            await psycopg.AsyncConnection.connect(
-                self.store.url, autocommit=True, connect_timeout=5
-            ) as conn,
+            await connect(self.store.url) as conn,
         ):
             await conn.execute("SELECT pg_advisory_lock(%s)", (IDENTIFY_LOCK,))
             row = await (
@@ -152,15 +152,15 @@ class Cluster:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(StoreUnavailable):
-            await self._execute("DELETE FROM bot_processes WHERE process = %s", (self.process,))
+            await self.store._write(
+                ("DELETE FROM bot_processes WHERE process = %s", (self.process,))
+            )
 
     async def _listen(self, on_reload: Callable[[int], None], handled: int) -> None:
         delay = RECONNECT_S[0]
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(
-                    self.store.url, autocommit=True, connect_timeout=5
-                ) as conn:
+                async with await connect(self.store.url) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     delay = RECONNECT_S[0]
                     while True:
@@ -192,16 +192,3 @@ class Cluster:
             await asyncio.sleep(HEARTBEAT_S)
             if self._last is not None:
                 await self.report(*self._last)
-
-    async def _execute(self, query: str, params: tuple[Any, ...] = ()) -> None:
-        await self._returning(query, params, fetch=False)
-
-    async def _returning(
-        self, query: str, params: tuple[Any, ...] = (), fetch: bool = True
-    ) -> list[tuple]:
-        try:
-            async with asyncio.timeout(5.0), self.store.pool.connection(5.0) as conn:
-                cursor = await conn.execute(query, params)
-                return await cursor.fetchall() if fetch else []
-        except (TimeoutError, PoolTimeout, psycopg.Error) as exc:
-            raise StoreUnavailable(f"cannot reach {self.store.name}: {exc}") from None

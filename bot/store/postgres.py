@@ -140,10 +140,17 @@ class PostgresStore(SqlStore):
         await self.pool.close()
 
 
+async def connect(url: str) -> psycopg.AsyncConnection:
+    """A connection of its own, outside the pool: for a LISTEN or a lock held while waiting."""
+    return await psycopg.AsyncConnection.connect(
+        url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S)
+    )
+
+
 async def _connect_error(url: str) -> psycopg.Error | None:
     """The error one plain connection attempt gives, if any."""
     try:
-        conn = await psycopg.AsyncConnection.connect(url, connect_timeout=int(CONNECT_TIMEOUT_S))
+        conn = await connect(url)
     except psycopg.Error as exc:
         return exc
     await conn.close()
