@@ -144,7 +144,7 @@ def shards(env: Mapping[str, str] = os.environ) -> Shards | None:
         if last >= count or first > last:
             raise ConfigError(f"SHARD_IDS {ids_text!r}: each shard must be below {count}")
         ids += range(first, last + 1)
-    if not ids or len(set(ids)) != len(ids) or max(ids) >= count:
+    if len(set(ids)) != len(ids):  # each range was checked against count above
         raise ConfigError(
             f"SHARD_IDS {ids_text!r} must name each shard once, each below SHARD_COUNT={count}"
         )

@@ -22,7 +22,7 @@ from bot.core.progress import Progress
 from bot.core.reloading import Reloader
 from bot.core.retrieval import Retriever
 from bot.core.suggestions import Suggester
-from bot.discord.replies import NOT_ALLOWED, reply
+from bot.discord.replies import reply
 from bot.store import Store, open_store
 from bot.store.ask_log import AskLog, feedback_secret
 
@@ -34,6 +34,7 @@ log = logging.getLogger("lookback")
 PAGES_KEPT = 2_000  # answers the "More results" button can page through; ~1 KB each
 GC_YOUNG_THRESHOLD = 10_000  # allocations between young GC passes (CPython: 700); see _tune_gc
 
+NOT_ALLOWED = "Only members who can manage this server can change the bot's settings."
 GUILD_ONLY = "That command works only in a server."
 SOMETHING_WRONG = "Sorry, something went wrong with that. It has been logged; please try again."
 
@@ -107,10 +108,7 @@ class LookBackBot(discord.Client):
         # `python -m bot reload` (every process on one PostgreSQL).
         self.loop.add_signal_handler(signal.SIGHUP, self.reloader.request)
         if self.cluster is not None:
-            retriever = served.retriever
-            await self.cluster.report(
-                self._generation, retriever.key, len(retriever.corpus.chunks), None
-            )
+            await self._report(self.cluster, None)
             self.cluster.start(self.reloader.request, self._generation)
         if self.settings.semantic and served.retriever.semantic is None:
             self.reloader.request()
@@ -125,15 +123,17 @@ class LookBackBot(discord.Client):
         """A reload is done (or failed, leaving the previous corpus serving): say so."""
         if self.cluster is not None:
             self._generation = max(self._generation, generation)
-            retriever = self.retriever
-            self._spawn(
-                self.cluster.report(
-                    self._generation,
-                    retriever.key,
-                    len(retriever.corpus.chunks),
-                    str(error) if error else None,
-                )
-            )
+            self._spawn(self._report(self.cluster, error))
+
+    async def _report(self, cluster: "Cluster", error: Exception | None) -> None:
+        """Tell the other processes which reload this one handled and what it serves."""
+        retriever = self.retriever
+        await cluster.report(
+            self._generation,
+            retriever.key,
+            len(retriever.corpus.chunks),
+            str(error) if error else None,
+        )
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """Processes sharing a database take turns to identify (Discord allows one

@@ -10,7 +10,6 @@ from bot.core.render import Message, Renderer
 # The core renders with discord.py's own markdown escaper.
 RENDERER = Renderer(discord.utils.escape_markdown)
 
-NOT_ALLOWED = "Only members who can manage this server can change the bot's settings."
 SAVE_FAILED = "I couldn't save that just now, so nothing changed. Please try again in a moment."
 
 
