@@ -13,6 +13,10 @@ from bot.core.retrieval import Retriever
 from tests.bot_process import BotProcess, run_bot
 from tests.fake_discord import FakeDiscord
 
+# The PostgreSQL fixtures, registered here once: imported into each test module instead,
+# pytest made each module its own session-scoped server, and started two clusters.
+from tests.postgres import database_url, postgres_server, server_switch  # noqa: F401
+
 MANIFEST_HEAD = """
 [film]
 title = "Test Film"

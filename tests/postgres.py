@@ -8,6 +8,7 @@ PostgreSQL tests skip, saying why, unless REQUIRE_POSTGRES=1 (CI), which fails t
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -18,7 +19,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+# Newest first, by version number: as text, "9.6" would sort above "16".
+BINARIES = sorted(
+    glob.glob("/usr/lib/postgresql/*/bin"),
+    key=lambda path: [int(n) for n in re.findall(r"\d+", Path(path).parent.name)],
+    reverse=True,
+)
 
 
 @dataclass

@@ -11,12 +11,11 @@ import pytest
 
 from tests.bot_process import BotProcess, run_bot
 from tests.fake_discord import GUILD_ID
-from tests.postgres import database_url, postgres_server, server_switch  # noqa: F401
 
 TWIST = "axe"
 
 
-def shard_env(database_url: str, corpus, shard: int) -> dict:  # noqa: F811
+def shard_env(database_url: str, corpus, shard: int) -> dict:
     return {
         "DATABASE_URL": database_url,
         "DATABASE_PATH": None,
@@ -27,7 +26,7 @@ def shard_env(database_url: str, corpus, shard: int) -> dict:  # noqa: F811
 
 
 @pytest.fixture
-async def two_bots(fake, tmp_path, corpus_copy, database_url):  # noqa: F811
+async def two_bots(fake, tmp_path, corpus_copy, database_url):
     """Shard 0 (DMs, and the one that syncs commands) and shard 1 (the test guild)."""
     assert fake.shard_of(GUILD_ID) == 0  # no sessions yet: shard_of knows no count
     first = BotProcess(fake, tmp_path / "shard0", env=shard_env(database_url, corpus_copy, 0))
@@ -43,7 +42,7 @@ async def two_bots(fake, tmp_path, corpus_copy, database_url):  # noqa: F811
         assert "Traceback" not in second.log()
 
 
-def reload(database_url: str) -> subprocess.CompletedProcess:  # noqa: F811
+def reload(database_url: str) -> subprocess.CompletedProcess:
     env = {"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"}
     return subprocess.run(
         [sys.executable, "-m", "bot", "reload", "--timeout", "60"],
@@ -65,7 +64,7 @@ async def test_a_reload_reaches_every_process_and_reports_what_each_serves(
     fake,
     two_bots,
     corpus_copy,
-    database_url,  # noqa: F811
+    database_url,
 ):
     with (corpus_copy / "overview-hen.txt").open("a", encoding="utf-8") as f:
         f.write("\n\nThe zebrafish composer is a made-up fact that only this edit adds.\n")
@@ -83,7 +82,7 @@ async def test_a_broken_corpus_does_not_converge_and_the_old_one_keeps_serving(
     fake,
     two_bots,
     corpus_copy,
-    database_url,  # noqa: F811
+    database_url,
 ):
     (corpus_copy / "manifest.toml").write_text("[film\n")
     result = reload(database_url)
@@ -97,7 +96,7 @@ async def test_a_broken_corpus_does_not_converge_and_the_old_one_keeps_serving(
 async def test_an_outage_fails_closed_and_the_bot_recovers(
     fake,
     two_bots,
-    server_switch,  # noqa: F811
+    server_switch,
 ):
     member, question = 803, "how did kyomoto die"
     await fake.answer(fake.slash("spoilers on", member))
@@ -139,7 +138,7 @@ async def test_sync_registers_the_commands_from_one_place(fake, tmp_path):
     assert fake.identifies == 0  # over HTTP only: no gateway session was started
 
 
-async def test_the_database_password_never_reaches_the_log(fake, tmp_path, database_url):  # noqa: F811
+async def test_the_database_password_never_reaches_the_log(fake, tmp_path, database_url):
     url = database_url.replace("postgres@", "postgres:s3cret-pw@")
     env = {"DATABASE_URL": url, "DATABASE_PATH": None}
     process = BotProcess(fake, tmp_path, env=env)

@@ -14,19 +14,18 @@ import pytest
 from bot.store import AskRecord, StoreError, StoreUnavailable, Vote
 from bot.store.postgres import READ_TIMEOUT_S, SCHEMA_VERSION, PostgresStore
 from bot.store.sqlite import SqliteStore
-from tests.postgres import database_url, postgres_server, server_switch  # noqa: F401
 from tests.store_suite import *  # noqa: F403 - the backend-independent tests
 
 
 @pytest.fixture
-async def store(database_url):  # noqa: F811
+async def store(database_url):
     store = await PostgresStore.open(database_url)
     yield store
     await store.close()
 
 
 @pytest.fixture
-def reopen(database_url):  # noqa: F811
+def reopen(database_url):
     return lambda: PostgresStore.open(database_url)
 
 
@@ -40,7 +39,7 @@ asyncio.run(main())
 """
 
 
-async def test_processes_starting_together_migrate_once(database_url):  # noqa: F811
+async def test_processes_starting_together_migrate_once(database_url):
     starters = [
         subprocess.Popen([sys.executable, "-c", MIGRATE, database_url], stderr=subprocess.PIPE)
         for _ in range(6)
@@ -51,7 +50,7 @@ async def test_processes_starting_together_migrate_once(database_url):  # noqa: 
         assert conn.execute("SELECT count(*) FROM bot_reload").fetchone() == (1,)
 
 
-async def test_a_newer_schema_is_refused_rather_than_misread(database_url):  # noqa: F811
+async def test_a_newer_schema_is_refused_rather_than_misread(database_url):
     await (await PostgresStore.open(database_url)).close()  # migrated
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION + 1,))
@@ -68,7 +67,7 @@ async def test_an_unreachable_server_is_a_configuration_error_without_the_passwo
 
 async def test_reads_and_writes_fail_closed_while_the_server_is_down_then_recover(
     store,
-    server_switch,  # noqa: F811
+    server_switch,
 ):
     server_switch.stop()
     started = time.monotonic()
@@ -88,7 +87,7 @@ async def test_reads_and_writes_fail_closed_while_the_server_is_down_then_recove
     assert (await store.spoiler_setting(1, None, (0, 0))).member
 
 
-async def test_db_copy_moves_everything_from_a_sqlite_file(tmp_path, database_url):  # noqa: F811
+async def test_db_copy_moves_everything_from_a_sqlite_file(tmp_path, database_url):
     now = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
     sqlite = SqliteStore(tmp_path / "old.sqlite3")
     for user in (1, 2, 3):
@@ -116,7 +115,7 @@ async def test_a_password_given_as_a_url_parameter_is_not_shown_either(tmp_path)
     assert "hunter2" not in str(raised.value) and "password=***" in str(raised.value)
 
 
-async def test_db_copy_reads_an_old_file_without_migrating_it(tmp_path, database_url):  # noqa: F811
+async def test_db_copy_reads_an_old_file_without_migrating_it(tmp_path, database_url):
     old = tmp_path / "v1.sqlite3"
     with sqlite3.connect(old) as db:
         db.execute("CREATE TABLE spoiler_prefs (user_id INTEGER PRIMARY KEY, spoilers INTEGER "
