@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from bot.config import DEFAULT_CORPUS
-from bot.core.corpus import load_corpus
 from bot.core.index_cache import open_retriever
 from bot.core.retrieval import Retriever
 from tests.bot_process import BotProcess, run_bot
@@ -47,9 +46,9 @@ def retriever(built_cache) -> Retriever:
 
 
 @pytest.fixture(scope="session")
-def lexical_retriever() -> Retriever:
-    """The shipped corpus with BM25 alone (RETRIEVAL=lexical)."""
-    return Retriever(load_corpus(DEFAULT_CORPUS))
+def lexical_retriever(built_cache) -> Retriever:
+    """The shipped corpus with BM25 alone, as the bot serves it with RETRIEVAL=lexical."""
+    return open_retriever(DEFAULT_CORPUS, built_cache, semantic=False)
 
 
 @pytest.fixture

@@ -371,14 +371,21 @@ async def test_a_question_naming_the_twist_is_echoed_only_inside_spoiler_tags(fa
 async def test_the_channel_learns_nothing_from_a_question_only_spoilers_answer(fake, bot):
     """Whatever is withheld, the channel's reply neither mentions spoilers nor changes
     with them; the count and the way to see them go to the asker alone."""
+    public = {}
     for question in ("does fujino know karate?", "does fujino know judo?", "does fujino die"):
         asked = fake.slash("ask", 92, question=question)
         reply = await fake.ask(asked)
         assert_nothing_spoils(reply)
+        followups = await fake.followups(asked)
+        public[question] = not reply.ephemeral
         if not reply.ephemeral:
             assert "spoiler" not in reply.text.lower() and "🔒" not in reply.text
-            followups = await fake.followups(asked)
             assert all(f.ephemeral for f in followups)
+        told = " ".join([reply.text] * reply.ephemeral + [f.text for f in followups])
+        if question.endswith("karate?"):  # only the twist answers it: the asker is told
+            assert "withheld" in told and "/spoilers on" in told
+    # Karate is only in the twist, judo nowhere: the channel sees both go alike.
+    assert public["does fujino know karate?"] == public["does fujino know judo?"]
 
 
 async def test_a_guess_is_shown_to_the_asker_alone_and_marked(fake, bot):

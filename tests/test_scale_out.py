@@ -57,7 +57,7 @@ async def test_member_state_is_shared_and_each_shard_answers_its_own(fake, two_b
     reply = await fake.ask(fake.slash("ask", 800, dm=True, question="how did kyomoto die"))
     assert TWIST in reply.text.lower()  # in a DM, so shard 0 read it from PostgreSQL
     assert "synced commands" in shard0.log() and "synced commands" not in shard1.log()
-    assert "INTERACTION" not in shard1.log()  # nothing dispatched twice
+    # Nothing was answered twice: the fake records a second response as a violation.
 
 
 async def test_a_reload_reaches_every_process_and_reports_what_each_serves(

@@ -105,13 +105,16 @@ async def test_a_lock_held_too_long_fails_the_write_without_saving(tmp_path):
 
 
 @pytest.mark.parametrize("with_wal", [False, True])
-async def test_a_database_deleted_while_running_is_noticed_and_started_anew(tmp_path, with_wal):
+async def test_a_database_deleted_while_running_is_noticed_and_started_anew(
+    tmp_path, with_wal, caplog
+):
     path = tmp_path / "p.sqlite3"
     store = SqliteStore(path)
     await store.set_spoilers(1, True)
     for victim in [path] + ([Path(f"{path}-wal"), Path(f"{path}-shm")] if with_wal else []):
         os.unlink(victim)
     assert not (await store.spoiler_setting(1, None, (0, 0))).member  # reads go on, fresh file
+    assert "was deleted or replaced while the bot ran" in caplog.text
     await store.set_spoilers(2, True)  # confirmed: so it must be in the file at the path
     await store.close()
     again = SqliteStore(path)
@@ -196,13 +199,14 @@ async def test_asks_recorded_in_one_batch_are_all_kept(store):
 
 
 @pytest.mark.parametrize("deleted", [("-wal",), ("-wal", "-shm")])
-async def test_a_wal_deleted_under_a_running_bot_is_noticed_too(tmp_path, deleted):
+async def test_a_wal_deleted_under_a_running_bot_is_noticed_too(tmp_path, deleted, caplog):
     path = tmp_path / "p.sqlite3"
     store = SqliteStore(path)
     await store.set_spoilers(1, True)
     for suffix in deleted:
         os.unlink(f"{path}{suffix}")
     await store.spoiler_setting(1, None, (0, 0))  # a read, not "disk I/O error"
+    assert "was deleted or replaced while the bot ran" in caplog.text
     await store.set_spoilers(2, True)
     await store.close()
     again = SqliteStore(path)
