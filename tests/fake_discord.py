@@ -277,6 +277,7 @@ class FakeDiscord:
         self._id_counter = itertools.count()
         self._sessions: dict[int, _Session] = {}  # by shard id
         self._identified: list[tuple[float, int]] = []  # (when, shard id)
+        self._shard_of_session: dict[str, tuple[int, int]] = {}  # for RESUME
         self._ready = asyncio.Event()
         self._synced_event = asyncio.Event()
         self._pending: dict[int, _Pending] = {}
@@ -552,6 +553,8 @@ class FakeDiscord:
                 await self._identify(session, payload["d"])
             elif op == 6:
                 self.resumes += 1
+                # A resume comes on a new connection: its shard is the session's.
+                session.shard = self._shard_of_session[payload["d"]["session_id"]]
                 self._sessions[session.shard[0]] = session
                 await self._send(session, "RESUMED", {})
         return ws
@@ -583,11 +586,13 @@ class FakeDiscord:
         self.identifies += 1
         self.intents = data.get("intents", 0)
         here = self.shard_of(GUILD_ID) == shard_id
+        session_id = f"session-{self.identifies}"
+        self._shard_of_session[session_id] = session.shard
         ready = {
             "v": 10,
             "user": _BOT_USER,
             "guilds": [{"id": str(GUILD_ID), "unavailable": True}] if here else [],
-            "session_id": f"session-{self.identifies}",
+            "session_id": session_id,
             "resume_gateway_url": self.url.replace("http", "ws", 1) + "/gateway",
             "application": {"id": str(APP_ID), "flags": 0},
             "private_channels": [],
