@@ -14,7 +14,7 @@ from bot.core.corpus import CorpusError
 from bot.core.index_cache import EMBED_AT_START, open_retriever
 from bot.core.progress import Progress
 from bot.core.render import terminal_safe
-from bot.store import StoreError
+from bot.store import StoreError, StoreUnavailable
 
 OPERATOR_COMMANDS = {"db": run_db_copy, "reload": run_reload, "sync": run_sync}
 
@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "corpus":
             return run_corpus(retriever)
         return run_eval(args, retriever, directory)
-    except (QuestionError, CorpusError, ConfigError, StoreError) as exc:
+    except (QuestionError, CorpusError, ConfigError, StoreError, StoreUnavailable) as exc:
         print(terminal_safe(f"error: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:

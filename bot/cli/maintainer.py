@@ -11,7 +11,7 @@ from bot.config import load_env, store_settings
 from bot.core.corpus import CorpusError, load_corpus
 from bot.core.render import terminal_safe
 from bot.core.retrieval import Retriever
-from bot.store import FeedbackReport, StoreError, StoreUnavailable, open_store
+from bot.store import FeedbackReport, opened
 
 
 def run_corpus(retriever: Retriever) -> int:
@@ -58,16 +58,10 @@ def run_report(args: argparse.Namespace, directory: Path) -> int:
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.days)
 
     async def read() -> FeedbackReport:
-        store = await open_store(settings)
-        try:
+        async with opened(settings) as store:
             return await store.report(since, top=args.top)
-        finally:
-            await store.close()
 
-    try:
-        report = asyncio.run(read())
-    except StoreUnavailable as exc:
-        raise StoreError(str(exc)) from None
+    report = asyncio.run(read())
     if args.json:
         print(json.dumps(_report_json(report), ensure_ascii=False))
     else:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from bot.config import ConfigError, StoreSettings, load_env, store_settings
-from bot.store import StoreError, StoreUnavailable, open_store
+from bot.store import opened
 
 RELOAD_POLL_S = 0.2
 
@@ -48,21 +48,15 @@ def run_db_copy(args: argparse.Namespace) -> int:
                 dump = await sqlite.dump()
             finally:
                 await sqlite.close()
-        target = await open_store(settings)
-        try:
+        async with opened(settings) as target:
             await target.load(dump)
-        finally:
-            await target.close()
         return (
             f"copied {len(dump.spoilers_on)} spoiler opt-ins, {len(dump.spoiler_channels)} "
             f"spoiler channels, {len(dump.asks)} questions and {len(dump.votes)} votes "
             f"from {source} to {settings.where}"
         )
 
-    try:
-        print(asyncio.run(copy()))
-    except StoreUnavailable as exc:
-        raise StoreError(str(exc)) from None
+    print(asyncio.run(copy()))
     return 0
 
 
@@ -73,8 +67,7 @@ def run_reload(args: argparse.Namespace) -> int:
     async def reload() -> int:
         from bot.store.cluster import ALIVE_S, Cluster
 
-        store = await open_store(settings)
-        try:
+        async with opened(settings) as store:
             cluster = Cluster(store)
             generation = await cluster.request_reload()
             started = time.monotonic()
@@ -86,8 +79,6 @@ def run_reload(args: argparse.Namespace) -> int:
                     break
                 await asyncio.sleep(RELOAD_POLL_S)
             seconds = time.monotonic() - started
-        finally:
-            await store.close()
         if not alive:
             print(f"reload {generation} requested; no bot process is running")
             return 0
@@ -104,10 +95,7 @@ def run_reload(args: argparse.Namespace) -> int:
         print(f"reload {generation}: all {len(alive)} processes serve it ({seconds:.1f} s)")
         return 0
 
-    try:
-        return asyncio.run(reload())
-    except StoreUnavailable as exc:
-        raise StoreError(str(exc)) from None
+    return asyncio.run(reload())
 
 
 def run_sync(args: argparse.Namespace) -> int:

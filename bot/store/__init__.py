@@ -11,8 +11,9 @@ that cannot be turned back into a Discord id. Questions and votes are purged aft
 the retention period.
 """
 
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -117,6 +118,16 @@ class Store(Protocol):
     async def load(self, dump: StoreDump) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def opened(settings: StoreSettings) -> AsyncIterator[Store]:
+    """The configured store, open for the block and closed after it (the CLI's commands)."""
+    store = await open_store(settings)
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 async def open_store(settings: StoreSettings) -> Store:
