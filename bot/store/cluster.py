@@ -43,7 +43,7 @@ RECONNECT_S = (0.5, 30.0)  # the listener's first and longest wait between attem
 
 
 @dataclass(frozen=True)
-class Served:
+class ProcessStatus:
     """What one process reports it serves."""
 
     process: str
@@ -78,13 +78,13 @@ class Cluster:
         await self.store._read("SELECT pg_notify(%s, %s)", (CHANNEL, str(generation)), bulk=True)
         return generation
 
-    async def serving(self) -> list[Served]:
+    async def serving(self) -> list[ProcessStatus]:
         rows = await self.store._read(
             "SELECT process, shards, generation, corpus, passages, error, "
             "extract(epoch FROM now() - seen_at) FROM bot_processes ORDER BY process",
             bulk=True,
         )
-        return [Served(*row[:6], float(row[6])) for row in rows]
+        return [ProcessStatus(*row[:6], float(row[6])) for row in rows]
 
     # --- the bot's side ------------------------------------------------------------------
 
